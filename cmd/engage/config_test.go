@@ -1,0 +1,56 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c config) {
+			if c.Addr != "127.0.0.1:8080" || c.PublicURL != "http://127.0.0.1:8080" || c.DataDir != "./engage-data" || c.BodyLimit != 10<<20 {
+				t.Fatalf("defaults %+v", c)
+			}
+		}},
+		{name: "lists and numbers", env: map[string]string{"ENGAGE_ADMINS": "a@x.com, b@x.com", "ENGAGE_BODY_LIMIT": "2048",
+			"ENGAGE_SQLITE_SYNCHRONOUS": "full"}, check: func(t *testing.T, c config) {
+			if len(c.Admins) != 2 || c.BodyLimit != 2048 || c.SQLiteSynchronous != "FULL" {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "remote listen refused in local mode", env: map[string]string{"ENGAGE_ADDR": "0.0.0.0:8080"}, wantErr: "ENGAGE_ALLOW_REMOTE_LOCAL_MODE"},
+		{name: "remote listen allowed when asked", env: map[string]string{"ENGAGE_ADDR": "0.0.0.0:8080", "ENGAGE_ALLOW_REMOTE_LOCAL_MODE": "true"}},
+		{name: "localhost is loopback", env: map[string]string{"ENGAGE_ADDR": "localhost:9000"}},
+		{name: "bad addr", env: map[string]string{"ENGAGE_ADDR": "8080"}, wantErr: "ENGAGE_ADDR"},
+		{name: "bad public url", env: map[string]string{"ENGAGE_PUBLIC_URL": "engage.example.com"}, wantErr: "ENGAGE_PUBLIC_URL"},
+		{name: "bad bool", env: map[string]string{"ENGAGE_INTROSPECTION": "maybe"}, wantErr: "ENGAGE_INTROSPECTION"},
+		{name: "bad number", env: map[string]string{"ENGAGE_BODY_LIMIT": "ten"}, wantErr: "ENGAGE_BODY_LIMIT"},
+		{name: "bad admin", env: map[string]string{"ENGAGE_ADMINS": "root"}, wantErr: "ENGAGE_ADMINS"},
+		{name: "bad grace", env: map[string]string{"ENGAGE_SHUTDOWN_GRACE": "-1s"}, wantErr: "ENGAGE_SHUTDOWN_GRACE"},
+		{name: "bad log level", env: map[string]string{"ENGAGE_LOG_LEVEL": "loud"}, wantErr: "ENGAGE_LOG_LEVEL"},
+		{name: "bad synchronous", env: map[string]string{"ENGAGE_SQLITE_SYNCHRONOUS": "OFF"}, wantErr: "ENGAGE_SQLITE_SYNCHRONOUS"},
+		{name: "several errors at once", env: map[string]string{"ENGAGE_ADDR": "x", "ENGAGE_LOG_LEVEL": "loud"}, wantErr: "ENGAGE_LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}

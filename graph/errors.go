@@ -1,0 +1,98 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/followed"
+)
+
+// Error codes in the "code" extension of every error Engage returns.
+const (
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeNotFound        = "NOT_FOUND"
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeUnavailable     = "UNAVAILABLE"
+	CodeInternal        = "INTERNAL"
+)
+
+// ErrUnavailable marks a dependency (the store, Microsoft 365) that cannot be reached right now.
+var ErrUnavailable = errors.New("unavailable")
+
+// errPanicked is what a recovered panic becomes; Recover has logged it already.
+var errPanicked = errors.New("internal error")
+
+// ErrorPresenter is the one place where errors become GraphQL errors: callers' mistakes keep their
+// message, everything else is logged with the request id and answered with a bland INTERNAL.
+func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var original *gqlerror.Error
+		if errors.As(err, &original) && original.Extensions != nil && original.Extensions["code"] != nil {
+			return gqlErr // parse and validation errors already carry their code
+		}
+		code, msg := classify(err)
+		if code == "" {
+			if errors.As(err, &original) && original.Err == nil {
+				return gqlErr // gqlgen's own errors (e.g. complexity) speak for themselves
+			}
+			code, msg = CodeInternal, "internal error"
+			if log != nil {
+				log.ErrorContext(ctx, "graphql resolver failed", "path", gqlErr.Path.String(), "err", err)
+			}
+		}
+		gqlErr.Message = msg
+		if gqlErr.Extensions == nil {
+			gqlErr.Extensions = map[string]any{}
+		}
+		gqlErr.Extensions["code"] = code
+		return gqlErr
+	}
+}
+
+func classify(err error) (code, msg string) {
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return CodeUnauthenticated, "not signed in"
+	case errors.Is(err, auth.ErrForbidden):
+		return CodeForbidden, "not allowed: this needs an admin"
+	case errors.Is(err, followed.ErrNotFound):
+		return CodeNotFound, "not found"
+	case errors.Is(err, followed.ErrBadInput):
+		return CodeBadUserInput, userMessage(err, followed.ErrBadInput)
+	case errors.Is(err, errPanicked):
+		return CodeInternal, "internal error"
+	case errors.Is(err, ErrUnavailable):
+		return CodeUnavailable, "temporarily unavailable, try again shortly"
+	}
+	return "", ""
+}
+
+// userMessage is the text after the sentinel's own words, e.g. "bad input: the message has no body"
+// becomes "the message has no body".
+func userMessage(err, sentinel error) string {
+	s := err.Error()
+	prefix := sentinel.Error() + ": "
+	for i := 0; i+len(prefix) <= len(s); i++ {
+		if s[i:i+len(prefix)] == prefix {
+			return s[i+len(prefix):]
+		}
+	}
+	return s
+}
+
+// Recover turns a resolver panic into an INTERNAL error and a log line, never a dead server.
+func Recover(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "graphql resolver panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return errPanicked
+	}
+}

@@ -1,0 +1,13 @@
+// Package graph translates GraphQL to feature calls and back; it holds no rules of its own.
+package graph
+
+//go:generate go tool gqlgen generate --config ../gqlgen.yml
+
+import (
+	"github.com/engage-email/engage/followed"
+)
+
+// Resolver holds the features the resolvers call; cmd/engage builds it.
+type Resolver struct {
+	Followed *followed.Service
+}

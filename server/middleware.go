@@ -1,0 +1,102 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/engage-email/engage/auth"
+)
+
+// middleware gives every request an id, a body limit, a log line and a last-resort recovery.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = newRequestID()
+		}
+		ctx := withRequestID(r.Context(), id)
+		r = r.WithContext(ctx)
+		w.Header().Set("X-Request-Id", id)
+		if r.ContentLength > s.opts.BodyLimit {
+			http.Error(w, fmt.Sprintf("request body over the limit of %d bytes", s.opts.BodyLimit), http.StatusRequestEntityTooLarge)
+			s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.deps.Log.ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					http.Error(rec, "internal error", http.StatusInternalServerError)
+				}
+			}
+			if !isTrackingPath(r.URL.Path) || rec.status >= 500 {
+				s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+					"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// authenticate puts the caller's identity, when proven, into the request context; resolvers decide
+// whether an anonymous caller may do what it asks.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" { // websockets authenticate in connection_init
+			id, err := s.deps.Auth.Authenticate(r.Context(), r)
+			if err == nil {
+				r = r.WithContext(auth.WithIdentity(r.Context(), id))
+			} else if !errors.Is(err, auth.ErrUnauthenticated) {
+				s.deps.Log.WarnContext(r.Context(), "authentication failed", "err", err)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack lets websocket upgrades through the recorder.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: response writer cannot hijack")
+	}
+	r.status, r.wrote = http.StatusSwitchingProtocols, true
+	return h.Hijack()
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
