@@ -1,7 +1,7 @@
 // Package graph translates GraphQL to feature calls and back; it holds no rules of its own.
 package graph
 
-//go:generate go tool gqlgen generate --config ../gqlgen.yml
+//go:generate go -C .. tool gqlgen generate
 
 import (
 	"github.com/engage-email/engage/followed"
