@@ -1,0 +1,100 @@
+package recommend
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// HoursPerWeek is the number of hour-of-week buckets, Monday 00:00 being bucket 0.
+const HoursPerWeek = 7 * 24
+
+// Engagement holds the hour-of-week histograms the send-time model learns from, so that a backend can
+// answer with one indexed aggregate read instead of replaying events.
+//
+// For a recipient the buckets are in UTC (the recipient's zone may be unknown or change later); for a
+// domain or the organisation they are in each member's local time as known when the event arrived
+// (members without a known zone are left out). Sent counts delivered messages; Engaged counts messages
+// at the hour of their first human engagement (open, click or reply), each weighted by Credit. Machine
+// opens (privacy proxies, image prefetchers, link scanners) are never added.
+type Engagement struct {
+	Recipient string // the address, or the domain, or empty for the organisation
+	Sent      [HoursPerWeek]float64
+	Engaged   [HoursPerWeek]float64
+}
+
+// AddSend counts a delivery in the hour-of-week of delivered in loc, as a backend does on send.
+func (e *Engagement) AddSend(delivered time.Time, loc *time.Location) {
+	e.Sent[HourOfWeek(delivered.In(zoneOr(loc)))]++
+}
+
+// AddEngagement credits the first human engagement of a message delivered at delivered, in the
+// hour-of-week of engaged in loc; engagements soon after delivery count for less (see Credit).
+func (e *Engagement) AddEngagement(delivered, engaged time.Time, loc *time.Location) {
+	e.Engaged[HourOfWeek(engaged.In(zoneOr(loc)))] += Credit(engaged.Sub(delivered))
+}
+
+// Totals returns the summed sends and credited engagements, the evidence the model weighs.
+func (e *Engagement) Totals() (sent, engaged float64) {
+	for h := range HoursPerWeek {
+		sent += e.Sent[h]
+		engaged += e.Engaged[h]
+	}
+	return sent, engaged
+}
+
+// Credit is the weight of an engagement that came after delay: an open minutes after delivery mostly
+// says when the message was sent, not when the recipient habitually reads, so it counts for less.
+func Credit(delay time.Duration) float64 {
+	if delay < 0 {
+		delay = 0
+	}
+	return creditFloor + (1-creditFloor)*(1-math.Exp(-delay.Hours()/creditScaleHours))
+}
+
+const (
+	creditFloor      = 0.25 // an immediate engagement still shows the recipient was at the mailbox
+	creditScaleHours = 1.0  // after a few hours an engagement is almost entirely habit
+)
+
+// HourOfWeek returns the bucket of t in t's own location, Monday 00:00 being 0.
+func HourOfWeek(t time.Time) int {
+	day := (int(t.Weekday()) + 6) % 7
+	return day*24 + t.Hour()
+}
+
+// Where a recipient's time zone came from, best first; explanations name it.
+const (
+	SourceMailbox  = "mailbox"  // Graph mailbox settings of a colleague
+	SourceProfile  = "profile"  // a stored recipient profile
+	SourceInferred = "inferred" // guessed from when the recipient engages
+	SourceSender   = "sender"   // nothing known: the sender's zone
+)
+
+// Profile is what is known about a recipient's time zone, so slots are judged in the recipient's day.
+type Profile struct {
+	Recipient string
+	Location  *time.Location
+	Source    string // SourceMailbox or SourceProfile from a store; the model adds the others
+}
+
+// Store is what the send-time service needs from a backend. Histograms are maintained as events arrive
+// (see Engagement), so every method is an indexed aggregate read. Unknown recipients or domains are
+// simply absent from the answers: they are a cold start, not an error.
+type Store interface {
+	// RecipientEngagement returns the UTC histograms of the recipients' engagement with owner's mail.
+	RecipientEngagement(ctx context.Context, owner string, recipients []string) ([]Engagement, error)
+	// DomainEngagement returns local-time histograms keyed by lower-case domain.
+	DomainEngagement(ctx context.Context, domains []string) (map[string]Engagement, error)
+	// OrgEngagement returns the organisation-wide local-time histogram.
+	OrgEngagement(ctx context.Context) (Engagement, error)
+	// Profiles returns the known zones (mailbox settings or stored profile) keyed by lower-case address.
+	Profiles(ctx context.Context, recipients []string) (map[string]Profile, error)
+}
+
+func zoneOr(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
+}
