@@ -1,6 +1,9 @@
 package followed
 
-import "time"
+import (
+	"net"
+	"time"
+)
 
 // Hit is a tracking request as the server saw it, after the token was verified.
 type Hit struct {
@@ -9,6 +12,35 @@ type Hit struct {
 	IP        string
 	UserAgent string
 	Method    string
+	IPStorage IPStorage // how much of IP to keep; "" keeps it whole
+}
+
+// IPStorage is how much of a client's address is stored with its events, an admin's choice.
+type IPStorage string
+
+// The client address storage policies.
+const (
+	IPFull      IPStorage = "FULL"      // as seen
+	IPTruncated IPStorage = "TRUNCATED" // IPv4 to its /24, IPv6 to its /48: the network, not the device
+	IPNone      IPStorage = "NONE"      // nothing
+)
+
+// Apply returns what of ip this policy keeps.
+func (p IPStorage) Apply(ip string) string {
+	switch p {
+	case IPNone:
+		return ""
+	case IPTruncated:
+		parsed := net.ParseIP(ip)
+		if parsed == nil {
+			return "" // not an address: keeping it could keep more than the policy allows
+		}
+		if v4 := parsed.To4(); v4 != nil {
+			return v4.Mask(net.CIDRMask(24, 32)).String()
+		}
+		return parsed.Mask(net.CIDRMask(48, 128)).String()
+	}
+	return ip
 }
 
 // Event turns a hit into the event to store, with a fresh id so that a replay is recognised.
@@ -19,7 +51,7 @@ func (h Hit) Event(devices *DeviceParser) Event {
 		At:        h.At.UTC(),
 		Recipient: h.Token.Recipient,
 		Link:      -1,
-		IP:        h.IP,
+		IP:        h.IPStorage.Apply(h.IP),
 		UserAgent: h.UserAgent,
 		Method:    h.Method,
 		Device:    devices.Parse(h.UserAgent),

@@ -4,15 +4,41 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
+	"sync"
 	"time"
 )
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 
-// NewID returns a random id whose text sorts by creation time (milliseconds), so ids page in time order.
+// idClock keeps ids made by this process in the order they were made, even within one millisecond:
+// listings page by (time, id), and two messages followed in the same millisecond must not swap places
+// between pages. It is the package's only state, and holds no configuration.
+var idClock struct {
+	sync.Mutex
+	ms  uint64
+	seq uint16
+}
+
+// NewID returns a random id whose text sorts by creation time (milliseconds, then order of making within
+// this process), so ids page in time order.
 func NewID(now time.Time) string {
+	ms := uint64(max(now.UnixMilli(), 0))
+	idClock.Lock()
+	if ms <= idClock.ms {
+		ms = idClock.ms
+		idClock.seq++
+		if idClock.seq == 0 { // 65,536 ids in one millisecond: borrow the next one
+			ms++
+		}
+	} else {
+		idClock.seq = 0
+	}
+	idClock.ms = ms
+	seq := idClock.seq
+	idClock.Unlock()
+
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	rand.Read(b[6:])
+	binary.BigEndian.PutUint64(b[:8], ms<<16|uint64(seq))
+	rand.Read(b[8:])
 	return idEncoding.EncodeToString(b[:])
 }

@@ -22,6 +22,7 @@ type Service struct {
 	keys   *KeyRing
 	base   *url.URL
 	limits Limits
+	gate   Gate
 	now    func() time.Time
 }
 
@@ -40,6 +41,10 @@ func NewService(store Store, keys *KeyRing, publicURL string, limits Limits) (*S
 	return &Service{store: store, keys: keys, base: base, limits: limits, now: time.Now}, nil
 }
 
+// SetGate makes Follow and RetryFollow ask g who may be followed; call it before serving. Without a
+// gate everyone is followed and every signal tracked.
+func (s *Service) SetGate(g Gate) { s.gate = g }
+
 // FollowInput is what the add-in sends when the salesperson sends a message.
 type FollowInput struct {
 	Subject    string
@@ -55,6 +60,9 @@ type FollowInput struct {
 func (s *Service) Follow(ctx context.Context, who auth.Identity, in FollowInput) (Message, error) {
 	m, err := s.prepare(who, in)
 	if err != nil {
+		return Message{}, err
+	}
+	if err := s.decide(ctx, &m); err != nil {
 		return Message{}, err
 	}
 	if err := s.store.CreateMessage(ctx, m); err != nil {
@@ -85,10 +93,68 @@ func (s *Service) prepare(who auth.Identity, in FollowInput) (Message, error) {
 		CreatedAt:  now,
 	}
 	if !m.Following {
-		m.NotFollowedReason = "The sender chose not to follow this message."
+		m.NotFollowedReason = ReasonSenderChoice
 	}
-	s.render(&m)
 	return m, nil
+}
+
+// ReasonSenderChoice is the NotFollowedReason of a message sent with "Don't follow".
+const ReasonSenderChoice = "The sender chose not to follow this message."
+
+// RetryFollow asks the gate again about a message the caller may see (after an admin changed a
+// preference or setting), renders it anew and stores the renders; counters are kept.
+func (s *Service) RetryFollow(ctx context.Context, who auth.Identity, id string) (Message, error) {
+	m, err := s.Message(ctx, who, id)
+	if err != nil {
+		return Message{}, err
+	}
+	if m.NotFollowedReason == ReasonSenderChoice {
+		return Message{}, fmt.Errorf("%w: the sender chose not to follow message %s", ErrBadInput, id)
+	}
+	m.Following, m.NotFollowedReason, m.Renders, m.Links, m.Warnings = true, "", nil, nil, nil
+	if err := s.decide(ctx, &m); err != nil {
+		return Message{}, err
+	}
+	if err := s.store.UpdateRenders(ctx, m); err != nil {
+		return Message{}, fmt.Errorf("followed: retry %s: %w", id, err)
+	}
+	out, err := s.store.Message(ctx, id)
+	if err != nil {
+		return Message{}, fmt.Errorf("followed: retry %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// decide asks the gate about m's recipients (when m is to be followed) and renders m accordingly. A
+// failing gate fails the call: following someone who may have said no is worse than a retry.
+func (s *Service) decide(ctx context.Context, m *Message) error {
+	v := Verdict{TrackOpens: true, TrackLinks: true, TrackAttachments: true}
+	if m.Following && s.gate != nil {
+		emails := make([]string, len(m.Recipients))
+		for i, r := range m.Recipients {
+			emails[i] = r.Email
+		}
+		var err error
+		if v, err = s.gate.Verdict(ctx, emails); err != nil {
+			return fmt.Errorf("followed: who may be followed: %w", err)
+		}
+	}
+	s.render(m, v)
+	return nil
+}
+
+// notFollowedReason says who may not be followed and why, e.g. "Not followed: ann@x.com (DO_NOT_ALLOW)."
+func notFollowedReason(blocked []Blocked) string {
+	parts := make([]string, 0, len(blocked))
+	disabled := true
+	for _, b := range blocked {
+		parts = append(parts, b.Email+" ("+b.Reason+")")
+		disabled = disabled && b.Reason == ReasonEngagementDisabled
+	}
+	if disabled {
+		return "Email engagement is switched off for the organisation (" + ReasonEngagementDisabled + ")."
+	}
+	return "Not followed: " + strings.Join(parts, ", ") + "."
 }
 
 func (s *Service) body(in FollowInput) (string, error) {
@@ -140,11 +206,17 @@ func (s *Service) recipients(in []Recipient) ([]Recipient, error) {
 }
 
 // render fills m.Renders, m.Links and m.Warnings: one tracked render per recipient with individual
-// sending, one shared render otherwise, and the author's HTML untouched when not following.
-func (s *Service) render(m *Message) {
+// sending, one shared render otherwise, and the author's HTML untouched when not following. A blocked
+// recipient stops the whole message, except with individual sending, where they alone get the
+// author's HTML untouched.
+func (s *Service) render(m *Message, v Verdict) {
 	all := make([]int, len(m.Recipients))
 	for i := range all {
 		all[i] = i
+	}
+	blocked := v.blockedSet()
+	if m.Following && len(blocked) > 0 && (!m.Individual || len(blocked) >= len(m.Recipients)) {
+		m.Following, m.NotFollowedReason = false, notFollowedReason(v.Blocked)
 	}
 	if !m.Following {
 		m.Renders = []Render{{Index: 0, Recipient: Shared, Targets: all, HTML: m.HTML}}
@@ -157,15 +229,22 @@ func (s *Service) render(m *Message) {
 			groups = append(groups, []int{i})
 		}
 	}
+	linked := false
 	for gi, targets := range groups {
 		rcpt := Shared
 		if m.Individual {
 			rcpt = targets[0]
+			if reason, ok := blocked[m.Recipients[rcpt].Email]; ok {
+				m.Renders = append(m.Renders, Render{Index: gi, Recipient: rcpt, Targets: targets, HTML: m.HTML})
+				m.Warnings = append(m.Warnings, m.Recipients[rcpt].Email+" is not followed ("+reason+"): sent an untracked copy")
+				continue
+			}
 		}
-		res := s.rewriter(m.ID, rcpt).Rewrite(m.HTML)
+		res := s.rewriter(m.ID, rcpt, v).Rewrite(m.HTML)
 		m.Renders = append(m.Renders, Render{Index: gi, Recipient: rcpt, Targets: targets, HTML: res.HTML, Tracked: true})
-		if gi == 0 {
-			m.Warnings = res.Warnings
+		if !linked {
+			linked = true
+			m.Warnings = append(m.Warnings, res.Warnings...)
 			for i, u := range res.Links {
 				m.Links = append(m.Links, Link{Index: i, URL: u})
 			}
@@ -173,22 +252,25 @@ func (s *Service) render(m *Message) {
 	}
 }
 
-func (s *Service) rewriter(messageID string, recipient int) Rewriter {
-	pixel, err := s.trackingURL("o", Token{Kind: TokenOpen, MessageID: messageID, Recipient: recipient})
-	if err == nil {
-		pixel += ".gif"
+// rewriter tracks the signals v allows: the pixel for opens, redirects for links.
+func (s *Service) rewriter(messageID string, recipient int, v Verdict) Rewriter {
+	rw := Rewriter{IsOwn: s.IsOwnURL}
+	if v.TrackOpens {
+		pixel, err := s.trackingURL("o", Token{Kind: TokenOpen, MessageID: messageID, Recipient: recipient})
+		if err == nil {
+			rw.Pixel = pixel + ".gif"
+		}
 	}
-	return Rewriter{
-		Click: func(i int, target string) string {
+	if v.TrackLinks {
+		rw.Click = func(i int, target string) string {
 			tracked, err := s.trackingURL("c", Token{Kind: TokenClick, MessageID: messageID, Recipient: recipient, Link: i, URL: target})
 			if err != nil {
 				return target // the rewriter caps URL length, so this does not happen; a working link beats a tracked one
 			}
 			return tracked
-		},
-		Pixel: pixel,
-		IsOwn: s.IsOwnURL,
+		}
 	}
+	return rw
 }
 
 // Paths of the tracking endpoints under the public URL; server routes them.

@@ -12,6 +12,9 @@ type Store interface {
 	CreateMessage(ctx context.Context, m Message) error
 	// Message returns the message with its counters and links, or ErrNotFound.
 	Message(ctx context.Context, id string) (Message, error)
+	// UpdateRenders replaces a message's following state, reason, warnings, renders and links at once,
+	// keeping its counters and the counters of links it still has; ErrNotFound when absent.
+	UpdateRenders(ctx context.Context, m Message) error
 	// Renders returns a message's renders in order.
 	Renders(ctx context.Context, messageID string) ([]Render, error)
 	// Messages lists messages newest first, with recipients, links and counters but not renders.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/recommend"
 )
 
 // Error codes in the "code" extension of every error Engage returns.
@@ -68,6 +69,10 @@ func classify(err error) (code, msg string) {
 		return CodeNotFound, "not found"
 	case errors.Is(err, followed.ErrBadInput):
 		return CodeBadUserInput, userMessage(err, followed.ErrBadInput)
+	case errors.Is(err, recommend.ErrNotFound):
+		return CodeNotFound, "not found"
+	case errors.Is(err, recommend.ErrBadInput):
+		return CodeBadUserInput, userMessage(err, recommend.ErrBadInput)
 	case errors.Is(err, errPanicked):
 		return CodeInternal, "internal error"
 	case errors.Is(err, ErrUnavailable):

@@ -4,10 +4,21 @@ package graph
 //go:generate go -C .. tool gqlgen generate
 
 import (
+	"github.com/engage-email/engage/alerts"
+	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/recommend"
 )
 
 // Resolver holds the features the resolvers call; cmd/engage builds it.
 type Resolver struct {
-	Followed *followed.Service
+	Followed  *followed.Service
+	Consent   *consent.Service
+	Alerts    *alerts.Service
+	SendTimes *recommend.SendTimes
+	Catalog   *recommend.Catalog
+	Delivery  *delivery.Service
+	// LocalOutbox is local mode's stand-in for Exchange; nil with a tenant.
+	LocalOutbox *delivery.Outbox
 }

@@ -11,6 +11,10 @@ const (
 	lookaheadHours = 72   // long enough to carry a Friday evening delivery to Monday morning
 	lookaheadScale = 4.0  // office hours of incoming mail that make reading a message e times less likely
 	quietWeight    = 0.25 // incoming mail in an hour outside working hours, relative to an office hour
+	// A reader who looks at the inbox and passes over a message is less likely to open it later: each
+	// expected reading session between delivery and an hour costs that hour e^-skipCost of its value.
+	sessionsPerWeek = 15.0 // reading sessions of a typical recipient, scaling a normalised reading shape
+	skipCost        = 0.5
 )
 
 // burialTable holds, for a delivery in each local hour-of-week, how much of its chance of being read is
@@ -38,14 +42,17 @@ func newBurialTable() *burialTable {
 }
 
 // lookahead turns a reading shape into the relative engagement of a message delivered at each hour:
-// reading soon after delivery, before the message is buried, is what counts. 1 is an average hour.
+// reading soon after delivery, before the message is buried by newer mail or passed over in earlier
+// sessions, is what counts. 1 is an average hour.
 func (bt *burialTable) lookahead(shape *week) week {
 	var out week
 	total := 0.0
 	for s := range out {
-		v := 0.0
+		v, seen := 0.0, 0.0
 		for k, left := range bt[s] {
-			v += left * shape[(s+k)%HoursPerWeek]
+			r := shape[(s+k)%HoursPerWeek]
+			v += left * r * math.Exp(-skipCost*seen)
+			seen += r * sessionsPerWeek
 		}
 		out[s] = v
 		total += v

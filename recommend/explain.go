@@ -22,6 +22,8 @@ func zoneName(h *habit) string {
 		return name + " (profile)"
 	case SourceInferred:
 		return name + " (inferred)"
+	case SourceDomain:
+		return name + " (colleagues' zone)"
 	default:
 		return name + " (your zone)"
 	}

@@ -12,11 +12,12 @@ type histStore struct {
 	domains    map[string]*Engagement
 	org        Engagement
 	profiles   map[string]Profile
+	zones      map[string]*time.Location
 	err        error
 }
 
 func newHistStore() *histStore {
-	return &histStore{recipients: map[string]*Engagement{}, domains: map[string]*Engagement{}, profiles: map[string]Profile{}}
+	return &histStore{recipients: map[string]*Engagement{}, domains: map[string]*Engagement{}, profiles: map[string]Profile{}, zones: map[string]*time.Location{}}
 }
 
 func (s *histStore) RecipientEngagement(_ context.Context, _ string, recipients []string) ([]Engagement, error) {
@@ -40,6 +41,16 @@ func (s *histStore) DomainEngagement(_ context.Context, domains []string) (map[s
 }
 
 func (s *histStore) OrgEngagement(context.Context) (Engagement, error) { return s.org, s.err }
+
+func (s *histStore) DomainZones(_ context.Context, domains []string) (map[string]*time.Location, error) {
+	out := map[string]*time.Location{}
+	for _, d := range domains {
+		if z := s.zones[d]; z != nil {
+			out[d] = z
+		}
+	}
+	return out, s.err
+}
 
 func (s *histStore) Profiles(_ context.Context, recipients []string) (map[string]Profile, error) {
 	out := map[string]Profile{}

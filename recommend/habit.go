@@ -18,7 +18,7 @@ const (
 	priorFloor         = 0.02  // relative weight of an hour outside working hours in the prior
 	orgKappa           = 5.0   // organisation vs working-hours prior
 	domainKappa        = 5.0   // domain vs organisation
-	dayKappa           = 0.1   // recipient's hour-of-day habit (weekdays, weekends; neighbouring hours) vs domain
+	dayKappa           = 0.02  // a fraction of one engagement: a recipient's own hours soon outweigh the domain's; recipient's hour-of-day habit (weekdays, weekends; neighbouring hours) vs domain
 	weekKappa          = 8.0   // recipient's day-specific habit vs their hour-of-day habit
 	minInferEvidence   = 6.0   // credited engagements needed before a zone is inferred
 	inferMargin        = 2.0   // log-likelihood an inferred offset must win by over the sender's zone

@@ -46,7 +46,8 @@ func NewSendTimes(st Store, rnd *rand.Rand, explore float64) (*SendTimes, error)
 }
 
 // Recommend returns up to count slots after after (0 means DefaultCount), best first, for one message
-// to recipients; senderZone stands in for recipients whose zone is unknown (nil means UTC).
+// to recipients; senderZone stands in for recipients whose zone is unknown (nil means the owner's
+// zone on record, else UTC).
 func (s *SendTimes) Recommend(ctx context.Context, owner string, recipients []string, after time.Time, count int, senderZone *time.Location) ([]Slot, error) {
 	addrs, err := normalizeRecipients(recipients)
 	if err != nil {
@@ -61,12 +62,18 @@ func (s *SendTimes) Recommend(ctx context.Context, owner string, recipients []st
 	if after.IsZero() {
 		after = time.Now()
 	}
-	senderZone = zoneOr(senderZone)
-
-	profiles, err := s.store.Profiles(ctx, addrs)
+	lookup := addrs
+	if senderZone == nil && owner != "" {
+		lookup = append(slices.Clip(addrs), strings.ToLower(owner))
+	}
+	profiles, err := s.store.Profiles(ctx, lookup)
 	if err != nil {
 		return nil, fmt.Errorf("recommend send time: read recipient profiles: %w", err)
 	}
+	if p, ok := profiles[strings.ToLower(owner)]; senderZone == nil && ok && p.Location != nil {
+		senderZone = p.Location // a colleague's own mailbox settings
+	}
+	senderZone = zoneOr(senderZone)
 	engs, err := s.store.RecipientEngagement(ctx, owner, addrs)
 	if err != nil {
 		return nil, fmt.Errorf("recommend send time: read recipient engagement: %w", err)
@@ -74,6 +81,10 @@ func (s *SendTimes) Recommend(ctx context.Context, owner string, recipients []st
 	domains, err := s.store.DomainEngagement(ctx, domainsOf(addrs))
 	if err != nil {
 		return nil, fmt.Errorf("recommend send time: read domain engagement: %w", err)
+	}
+	domainZones, err := s.store.DomainZones(ctx, domainsOf(addrs))
+	if err != nil {
+		return nil, fmt.Errorf("recommend send time: read domain zones: %w", err)
 	}
 	org, err := s.store.OrgEngagement(ctx)
 	if err != nil {
@@ -83,12 +94,12 @@ func (s *SendTimes) Recommend(ctx context.Context, owner string, recipients []st
 	for i := range engs {
 		byAddr[strings.ToLower(engs[i].Recipient)] = &engs[i]
 	}
-	return s.answer(addrs, byAddr, profiles, domains, &org, after, count, senderZone), nil
+	return s.answer(addrs, byAddr, profiles, domains, domainZones, &org, after, count, senderZone), nil
 }
 
 // answer is the model proper: pure apart from the exploration draw.
 func (s *SendTimes) answer(addrs []string, engs map[string]*Engagement, profiles map[string]Profile,
-	domains map[string]Engagement, org *Engagement, after time.Time, count int, sender *time.Location) []Slot {
+	domains map[string]Engagement, domainZones map[string]*time.Location, org *Engagement, after time.Time, count int, sender *time.Location) []Slot {
 	orgShape, orgRate := orgLevel(org, s.burial)
 	_, orgEngaged := org.Totals()
 	habits := make([]habit, len(addrs))
@@ -113,6 +124,8 @@ func (s *SendTimes) answer(addrs []string, engs map[string]*Engagement, profiles
 			zone, source = p.Location, p.Source
 		} else if z, ok := inferZone(e, &parent, sender, after, s.burial); ok {
 			zone, source = z, SourceInferred
+		} else if z := domainZones[domainOf(a)]; z != nil {
+			zone, source = z, SourceDomain
 		}
 		habits[i] = newHabit(e, zone, source, after, &parent, parentRate, s.burial)
 		habits[i].recipient, habits[i].borrowed = a, borrowed

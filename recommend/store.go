@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"time"
 )
@@ -13,8 +14,8 @@ const HoursPerWeek = 7 * 24
 // answer with one indexed aggregate read instead of replaying events.
 //
 // For a recipient the buckets are in UTC (the recipient's zone may be unknown or change later); for a
-// domain or the organisation they are in each member's local time as known when the event arrived
-// (members without a known zone are left out). Sent counts delivered messages; Engaged counts messages
+// domain or the organisation they are in each member's local time, in the zone on record (members
+// without a known zone are left out). Sent counts delivered messages; Engaged counts messages
 // at the hour of their first human engagement (open, click or reply), each weighted by Credit. Machine
 // opens (privacy proxies, image prefetchers, link scanners) are never added.
 type Engagement struct {
@@ -68,6 +69,7 @@ const (
 	SourceMailbox  = "mailbox"  // Graph mailbox settings of a colleague
 	SourceProfile  = "profile"  // a stored recipient profile
 	SourceInferred = "inferred" // guessed from when the recipient engages
+	SourceDomain   = "domain"   // where most colleagues at the recipient's domain with a known zone are
 	SourceSender   = "sender"   // nothing known: the sender's zone
 )
 
@@ -82,7 +84,8 @@ type Profile struct {
 // (see Engagement), so every method is an indexed aggregate read. Unknown recipients or domains are
 // simply absent from the answers: they are a cold start, not an error.
 type Store interface {
-	// RecipientEngagement returns the UTC histograms of the recipients' engagement with owner's mail.
+	// RecipientEngagement returns the UTC histograms of the recipients' engagement with followed mail;
+	// a backend may cover the whole organisation's mail to them (habits do not depend on the sender).
 	RecipientEngagement(ctx context.Context, owner string, recipients []string) ([]Engagement, error)
 	// DomainEngagement returns local-time histograms keyed by lower-case domain.
 	DomainEngagement(ctx context.Context, domains []string) (map[string]Engagement, error)
@@ -90,6 +93,34 @@ type Store interface {
 	OrgEngagement(ctx context.Context) (Engagement, error)
 	// Profiles returns the known zones (mailbox settings or stored profile) keyed by lower-case address.
 	Profiles(ctx context.Context, recipients []string) (map[string]Profile, error)
+	// DomainZones returns, keyed by lower-case domain, the zone most of the domain's recipients with a
+	// known zone are in; domains with none are absent.
+	DomainZones(ctx context.Context, domains []string) (map[string]*time.Location, error)
+}
+
+// ProfileSaver keeps a recipient's zone, from Graph mailbox settings or entered by a salesperson.
+type ProfileSaver interface {
+	SaveProfile(ctx context.Context, p Profile, at time.Time) error
+}
+
+// CheckProfile normalises a profile before it is stored: a lower-cased address, a named IANA zone
+// that loads, and a source of SourceMailbox or SourceProfile.
+func CheckProfile(p Profile) (Profile, error) {
+	addrs, err := normalizeRecipients([]string{p.Recipient})
+	if err != nil {
+		return p, fmt.Errorf("check profile: %w", err)
+	}
+	p.Recipient = addrs[0]
+	if p.Source != SourceMailbox && p.Source != SourceProfile {
+		return p, fmt.Errorf("check profile of %s: source %q is neither %s nor %s: %w", p.Recipient, p.Source, SourceMailbox, SourceProfile, ErrBadInput)
+	}
+	if p.Location == nil || p.Location.String() == "" || p.Location.String() == "Local" {
+		return p, fmt.Errorf("check profile of %s: no named time zone: %w", p.Recipient, ErrBadInput)
+	}
+	if _, err := time.LoadLocation(p.Location.String()); err != nil {
+		return p, fmt.Errorf("check profile of %s: zone %q: %w", p.Recipient, p.Location.String(), ErrBadInput)
+	}
+	return p, nil
 }
 
 func zoneOr(loc *time.Location) *time.Location {

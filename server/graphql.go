@@ -27,7 +27,7 @@ const (
 func (s *Server) graphql() http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: s.deps.Resolver}))
 	srv.AddTransport(transport.Websocket{
-		Implementation:        newGorillaWebsocket(s.opts.AllowedOrigins),
+		Implementation:        closableWebsocket{newGorillaWebsocket(s.opts.AllowedOrigins)},
 		KeepAlivePingInterval: s.opts.KeepAlive, // graphql-ws (legacy) "ka" messages
 		PingPongInterval:      s.opts.KeepAlive, // graphql-transport-ws ping/pong; a silent peer is dropped
 		InitTimeout:           s.opts.KeepAlive,
@@ -44,7 +44,7 @@ func (s *Server) graphql() http.Handler {
 	srv.Use(extension.FixedComplexityLimit(s.opts.ComplexityLimit))
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.deps.Log))
 	srv.SetRecoverFunc(graph.Recover(s.deps.Log))
-	return srv
+	return withSocketCloser(srv)
 }
 
 func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {

@@ -6,21 +6,28 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/engage-email/engage/alerts"
 	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph"
+	"github.com/engage-email/engage/recommend"
 	"github.com/engage-email/engage/server"
 	"github.com/engage-email/engage/store/sqlite"
 )
 
 // engage is a real Engage on the embedded store, served over real HTTP.
 type engage struct {
-	URL string
-	DB  *sqlite.DB
+	URL    string
+	DB     *sqlite.DB
+	Alerts *alerts.Service
 }
 
 func start(t *testing.T) *engage {
@@ -41,20 +48,44 @@ func start(t *testing.T) *engage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := followed.NewRecorder(db, followed.RecorderOptions{Log: log})
+	consents, err := consent.NewService(context.Background(), db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser()}, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetGate(consents)
 	ctx, cancel := context.WithCancel(context.Background())
+	alertSvc := alerts.New(db, db, alerts.Options{Log: log, Buffer: 8, TailInterval: 50 * time.Millisecond,
+		ReminderInterval: 50 * time.Millisecond, EngagementInterval: 50 * time.Millisecond})
+	if err := alertSvc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := followed.NewRecorder(db, followed.RecorderOptions{Log: log, OnFirstOpen: alertSvc})
 	go rec.Run(ctx)
+	outbox := delivery.NewOutbox(db, time.Now)
+	sends := delivery.New(db, db, outbox, delivery.Options{PollEvery: 50 * time.Millisecond})
+	sendsDone := make(chan struct{})
+	go func() { defer close(sendsDone); sends.Run(ctx) }()
+	sendTimes, err := recommend.NewSendTimes(db, rand.New(rand.NewPCG(1, 2)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, err := recommend.NewCatalog(db, db, db, time.Now, followed.NewID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := server.New(server.Options{BodyLimit: 256 << 10, Introspection: true, ComplexityLimit: 200,
 		AllowedOrigins: []string{"https://outlook.office.com"}},
 		server.Deps{Log: log, Auth: auth.NewLocal([]string{"admin@contoso.com"}), Ready: db.Ping,
-			Resolver: &graph.Resolver{Followed: svc}, Keys: keys, Devices: devices, Recorder: rec})
+			Resolver: &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog,
+				Delivery: sends, LocalOutbox: outbox}, Keys: keys, Devices: devices, Recorder: rec,
+			IPStorage: consents.IPStorage})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
-	t.Cleanup(func() { ts.Close(); cancel(); rec.Wait() })
-	return &engage{URL: ts.URL, DB: db}
+	t.Cleanup(func() { ts.Close(); cancel(); rec.Wait(); alertSvc.Wait(); <-sendsDone })
+	return &engage{URL: ts.URL, DB: db, Alerts: alertSvc}
 }
 
 type gqlResponse struct {

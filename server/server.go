@@ -41,6 +41,8 @@ type Deps struct {
 	Keys     *followed.KeyRing
 	Devices  *followed.DeviceParser
 	Recorder *followed.Recorder
+	// IPStorage says how much of a client's address to keep with its events; nil keeps it whole.
+	IPStorage func() followed.IPStorage
 }
 
 // Server is Engage's HTTP server.
@@ -79,6 +81,7 @@ func New(opts Options, deps Deps) (*Server, error) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.trackingRoutes(mux)
+	s.outboxRoutes(mux)
 	s.handler = s.middleware(mux)
 	return s, nil
 }

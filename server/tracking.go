@@ -73,6 +73,9 @@ func redirectable(target string) bool {
 
 func (s *Server) record(r *http.Request, tok followed.Token) {
 	hit := followed.Hit{Token: tok, At: time.Now(), IP: s.clientIP(r), UserAgent: r.UserAgent(), Method: r.Method}
+	if s.deps.IPStorage != nil {
+		hit.IPStorage = s.deps.IPStorage()
+	}
 	ev := hit.Event(s.deps.Devices)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()

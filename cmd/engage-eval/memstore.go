@@ -15,7 +15,9 @@ type memStore struct {
 	domains    map[string]*recommend.Engagement
 	org        recommend.Engagement
 	profiles   map[string]recommend.Profile
-	engaged    map[int64]bool // delivery ids with a first engagement already counted
+	// domainZones is the most common zone on record among each domain's recipients.
+	domainZones map[string]*time.Location
+	engaged     map[int64]bool // delivery ids with a first engagement already counted
 	// countMachine is the ablation that treats machine opens as people, to show why labels matter.
 	countMachine bool
 }
@@ -25,10 +27,25 @@ func newMemStore(pop *population, countMachine bool) *memStore {
 		recipients: map[string]*recommend.Engagement{}, domains: map[string]*recommend.Engagement{},
 		profiles: map[string]recommend.Profile{}, engaged: map[int64]bool{}, countMachine: countMachine,
 	}
+	votes := map[string]map[*time.Location]int{}
 	for _, p := range pop.people {
 		if p.zoneKnown {
 			s.profiles[p.addr] = recommend.Profile{Recipient: p.addr, Location: p.zone, Source: recommend.SourceProfile}
+			if votes[p.domain] == nil {
+				votes[p.domain] = map[*time.Location]int{}
+			}
+			votes[p.domain][p.zone]++
 		}
+	}
+	s.domainZones = make(map[string]*time.Location, len(votes))
+	for d, v := range votes {
+		best, n := (*time.Location)(nil), 0
+		for z, c := range v {
+			if c > n || (c == n && z.String() < best.String()) {
+				best, n = z, c
+			}
+		}
+		s.domainZones[d] = best
 	}
 	return s
 }
@@ -92,6 +109,16 @@ func (s *memStore) DomainEngagement(_ context.Context, domains []string) (map[st
 }
 
 func (s *memStore) OrgEngagement(context.Context) (recommend.Engagement, error) { return s.org, nil }
+
+func (s *memStore) DomainZones(_ context.Context, domains []string) (map[string]*time.Location, error) {
+	out := make(map[string]*time.Location, len(domains))
+	for _, d := range domains {
+		if z := s.domainZones[d]; z != nil {
+			out[d] = z
+		}
+	}
+	return out, nil
+}
 
 func (s *memStore) Profiles(_ context.Context, recipients []string) (map[string]recommend.Profile, error) {
 	out := make(map[string]recommend.Profile, len(recipients))

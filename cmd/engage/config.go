@@ -28,6 +28,7 @@ type config struct {
 	Introspection        bool
 	SQLiteSynchronous    string
 	ShutdownGrace        time.Duration
+	SpoolAfter           time.Duration // a tracking commit slower than this is spooled
 	LogLevel             string
 }
 
@@ -42,6 +43,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Introspection:     true,
 		SQLiteSynchronous: "NORMAL",
 		ShutdownGrace:     15 * time.Second,
+		SpoolAfter:        2 * time.Second,
 		LogLevel:          "info",
 	}
 	var errs []error
@@ -99,6 +101,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("ENGAGE_SHUTDOWN_GRACE=%q: want a positive duration such as 15s", v))
 		} else {
 			c.ShutdownGrace = d
+		}
+	}
+	if v := strings.TrimSpace(getenv("ENGAGE_SPOOL_AFTER")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("ENGAGE_SPOOL_AFTER=%q: want a positive duration such as 2s", v))
+		} else {
+			c.SpoolAfter = d
 		}
 	}
 	str("ENGAGE_LOG_LEVEL", &c.LogLevel)

@@ -7,16 +7,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/engage-email/engage/alerts"
 	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph"
+	"github.com/engage-email/engage/recommend"
 	"github.com/engage-email/engage/server"
 	"github.com/engage-email/engage/store/sqlite"
 )
@@ -60,24 +65,64 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	recorder := followed.NewRecorder(db, followed.RecorderOptions{Log: log})
+	// Consent decides who may be followed; its loop purges events past retention and picks up settings
+	// changed on other instances. Other features' stores join Erasers as they come.
+	consents, err := consent.NewService(ctx, db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser()}, Log: log})
+	if err != nil {
+		return err
+	}
+	svc.SetGate(consents)
+	go consents.Run(ctx, time.Minute)
+	// Hits the store cannot take go to the spool; the recorder replays it (also what a crash left) and,
+	// at shutdown after the server has drained, flushes its queue before the spool and then the store close.
+	spool, err := followed.OpenSpool(filepath.Join(cfg.DataDir, "spool.log"), log)
+	if err != nil {
+		return err
+	}
+	defer spool.Close()
+	// Alerts: first opens arrive from the recorder's commits; reminders, replies and clicks from its own
+	// loops, which stop with ctx; every instance tails the stored alerts for its subscribers.
+	alertSvc := alerts.New(db, db, alerts.Options{Log: log})
+	if err := alertSvc.Start(ctx); err != nil {
+		return err
+	}
+	defer alertSvc.Wait()
+	recorder := followed.NewRecorder(db, followed.RecorderOptions{Log: log, Spool: spool, CommitTimeout: cfg.SpoolAfter,
+		OnFirstOpen: alertSvc})
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
 	go recorder.Run(recCtx)
-	defer func() { stopRecorder(); recorder.Wait() }()
+	defer func() {
+		stopRecorder()
+		recorder.Wait()
+		st := recorder.Stats()
+		log.Info("recorder stopped", "recorded", st.Recorded, "spooled", st.Spooled, "replayed", st.Replayed,
+			"failed", st.Failed, "spool_pending", st.SpoolPending)
+	}()
 
+	// Recommendations: the organisation's and domains' histograms are re-read at most every five minutes.
+	sendTimes, err := recommend.NewSendTimes(recommend.Cached(db, 5*time.Minute, time.Now),
+		rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), recommend.DefaultExplore)
+	if err != nil {
+		return err
+	}
+	catalog, err := recommend.NewCatalog(db, db, db, time.Now, followed.NewID)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
 		BodyLimit:      cfg.BodyLimit,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Introspection:  cfg.Introspection,
 		TrustedProxies: cfg.TrustedProxies,
 	}, server.Deps{
-		Log:      log,
-		Auth:     auth.NewLocal(cfg.Admins),
-		Ready:    db.Ping,
-		Resolver: &graph.Resolver{Followed: svc},
-		Keys:     keys,
-		Devices:  devices,
-		Recorder: recorder,
+		Log:       log,
+		Auth:      auth.NewLocal(cfg.Admins),
+		Ready:     db.Ping,
+		Resolver:  &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog},
+		Keys:      keys,
+		Devices:   devices,
+		Recorder:  recorder,
+		IPStorage: consents.IPStorage,
 	})
 	if err != nil {
 		return err

@@ -39,10 +39,94 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Alert struct {
+		At           func(childComplexity int) int
+		Cursor       func(childComplexity int) int
+		Device       func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		Message      func(childComplexity int) int
+		Read         func(childComplexity int) int
+		Recipient    func(childComplexity int) int
+		ReminderID   func(childComplexity int) int
+		ReminderKind func(childComplexity int) int
+		URL          func(childComplexity int) int
+	}
+
+	AlertConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AlertEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AlertMessage struct {
+		ID      func(childComplexity int) int
+		Subject func(childComplexity int) int
+	}
+
+	AlertPreferences struct {
+		AttachmentOpened func(childComplexity int) int
+		FirstOpen        func(childComplexity int) int
+		LinkClicked      func(childComplexity int) int
+		ReplyReceived    func(childComplexity int) int
+	}
+
+	AuditEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AuditEntry struct {
+		Action func(childComplexity int) int
+		Actor  func(childComplexity int) int
+		After  func(childComplexity int) int
+		At     func(childComplexity int) int
+		Before func(childComplexity int) int
+		Target func(childComplexity int) int
+	}
+
+	AuditLogConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	BlockedRecipient struct {
+		Email  func(childComplexity int) int
+		Reason func(childComplexity int) int
+	}
+
+	DataField struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	DataRecord struct {
+		At     func(childComplexity int) int
+		Fields func(childComplexity int) int
+		ID     func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Source func(childComplexity int) int
+	}
+
 	Device struct {
 		Client func(childComplexity int) int
 		Os     func(childComplexity int) int
 		Type   func(childComplexity int) int
+	}
+
+	EngagementSettings struct {
+		AttachmentSharing func(childComplexity int) int
+		Enabled           func(childComplexity int) int
+		IPStorage         func(childComplexity int) int
+		RequireConsent    func(childComplexity int) int
+		RetentionDays     func(childComplexity int) int
+		TrackAttachments  func(childComplexity int) int
+		TrackLinks        func(childComplexity int) int
+		TrackOpens        func(childComplexity int) int
 	}
 
 	EngagementSummary struct {
@@ -59,6 +143,30 @@ type ComplexityRoot struct {
 		To                           func(childComplexity int) int
 	}
 
+	ErasedCount struct {
+		Count func(childComplexity int) int
+		What  func(childComplexity int) int
+	}
+
+	Erasure struct {
+		Counts func(childComplexity int) int
+		Email  func(childComplexity int) int
+	}
+
+	FollowPreferenceEntry struct {
+		At         func(childComplexity int) int
+		By         func(childComplexity int) int
+		Note       func(childComplexity int) int
+		Preference func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Target     func(childComplexity int) int
+	}
+
+	Followability struct {
+		Allowed func(childComplexity int) int
+		Blocked func(childComplexity int) int
+	}
+
 	FollowedMessage struct {
 		CreatedAt         func(childComplexity int) int
 		Following         func(childComplexity int) int
@@ -71,6 +179,10 @@ type ComplexityRoot struct {
 		Owner             func(childComplexity int) int
 		Recipients        func(childComplexity int) int
 		Renders           func(childComplexity int) int
+		ScheduledAt       func(childComplexity int) int
+		SendError         func(childComplexity int) int
+		SentAt            func(childComplexity int) int
+		Status            func(childComplexity int) int
 		Subject           func(childComplexity int) int
 		TemplateID        func(childComplexity int) int
 		Warnings          func(childComplexity int) int
@@ -132,7 +244,37 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		FollowMessage func(childComplexity int, input model.FollowMessageInput) int
+		CancelReminder           func(childComplexity int, id string) int
+		CancelScheduledSend      func(childComplexity int, id string) int
+		CreateTemplate           func(childComplexity int, input model.TemplateInput) int
+		DeleteTemplate           func(childComplexity int, id string) int
+		FollowMessage            func(childComplexity int, input model.FollowMessageInput) int
+		ForgetRecipient          func(childComplexity int, email string) int
+		ImportFollowPreferences  func(childComplexity int, csv string) int
+		LiftSuppression          func(childComplexity int, email string) int
+		MarkAlertsRead           func(childComplexity int, ids []string) int
+		RecordOutcome            func(childComplexity int, messageID string, outcome model.Outcome) int
+		RescheduleSend           func(childComplexity int, id string, at time.Time) int
+		RetryFollow              func(childComplexity int, id string) int
+		SendMessage              func(childComplexity int, id string, at *time.Time) int
+		SetAlertPreferences      func(childComplexity int, input model.AlertPreferencesInput) int
+		SetFollowPreference      func(childComplexity int, target string, preference model.FollowPreference, note *string) int
+		SetReminder              func(childComplexity int, messageID string, kind model.ReminderKind, at time.Time) int
+		UpdateEngagementSettings func(childComplexity int, input model.EngagementSettingsInput) int
+		UpdateTemplate           func(childComplexity int, id string, input model.TemplateInput) int
+	}
+
+	OutboxMail struct {
+		Bcc       func(childComplexity int) int
+		Cc        func(childComplexity int) int
+		From      func(childComplexity int) int
+		HTML      func(childComplexity int) int
+		ID        func(childComplexity int) int
+		MessageID func(childComplexity int) int
+		SentAt    func(childComplexity int) int
+		Subject   func(childComplexity int) int
+		To        func(childComplexity int) int
+		URL       func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -140,11 +282,34 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	PreferenceImport struct {
+		Imported func(childComplexity int) int
+	}
+
 	Query struct {
-		EngagementSummary func(childComplexity int, from *time.Time, to *time.Time, scope *model.SummaryScope) int
-		Me                func(childComplexity int) int
-		Message           func(childComplexity int, id string) int
-		Messages          func(childComplexity int, filter *model.MessageFilter, first *int, after *string) int
+		AlertPreferences        func(childComplexity int) int
+		Alerts                  func(childComplexity int, unreadOnly *bool, first *int, after *string) int
+		AuditLog                func(childComplexity int, first *int, after *string) int
+		EngagementSettings      func(childComplexity int) int
+		EngagementSummary       func(childComplexity int, from *time.Time, to *time.Time, scope *model.SummaryScope) int
+		FollowPreferenceHistory func(childComplexity int, target string) int
+		Followability           func(childComplexity int, recipients []string) int
+		Me                      func(childComplexity int) int
+		Message                 func(childComplexity int, id string) int
+		Messages                func(childComplexity int, filter *model.MessageFilter, first *int, after *string) int
+		Outbox                  func(childComplexity int, first *int) int
+		RecipientData           func(childComplexity int, email string) int
+		Reminders               func(childComplexity int, messageID *string) int
+		SendTimeRecommendation  func(childComplexity int, recipients []string, after *time.Time, count *int) int
+		TemplateRecommendations func(childComplexity int, category string) int
+		Templates               func(childComplexity int, category *string) int
+	}
+
+	Rate struct {
+		High func(childComplexity int) int
+		Low  func(childComplexity int) int
+		Mean func(childComplexity int) int
+		N    func(childComplexity int) int
 	}
 
 	Recipient struct {
@@ -153,14 +318,59 @@ type ComplexityRoot struct {
 		Name  func(childComplexity int) int
 	}
 
+	RecipientData struct {
+		Email   func(childComplexity int) int
+		Records func(childComplexity int) int
+	}
+
+	Reminder struct {
+		At        func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		DoneAt    func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Message   func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		State     func(childComplexity int) int
+	}
+
 	Render struct {
 		HTML       func(childComplexity int) int
 		Recipients func(childComplexity int) int
 		Tracked    func(childComplexity int) int
 	}
 
+	SendTimeSlot struct {
+		At          func(childComplexity int) int
+		Explanation func(childComplexity int) int
+		Exploring   func(childComplexity int) int
+		Score       func(childComplexity int) int
+	}
+
 	Subscription struct {
-		Ticks func(childComplexity int, count int) int
+		Alerts func(childComplexity int, since *string) int
+		Ticks  func(childComplexity int, count int) int
+	}
+
+	Template struct {
+		Category  func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		HTML      func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Owner     func(childComplexity int) int
+		Subject   func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	TemplateRecommendation struct {
+		Emails      func(childComplexity int) int
+		OpenRate    func(childComplexity int) int
+		Recommended func(childComplexity int) int
+		ReplyRate   func(childComplexity int) int
+		Template    func(childComplexity int) int
+		Why         func(childComplexity int) int
+		WinRate     func(childComplexity int) int
 	}
 
 	User struct {
@@ -177,18 +387,52 @@ type FollowedMessageResolver interface {
 	Renders(ctx context.Context, obj *model.FollowedMessage) ([]*model.Render, error)
 
 	Interactions(ctx context.Context, obj *model.FollowedMessage, first *int, after *string) (*model.InteractionConnection, error)
+	Status(ctx context.Context, obj *model.FollowedMessage) (model.SendStatus, error)
+	SendError(ctx context.Context, obj *model.FollowedMessage) (*string, error)
+	SentAt(ctx context.Context, obj *model.FollowedMessage) (*time.Time, error)
+	ScheduledAt(ctx context.Context, obj *model.FollowedMessage) (*time.Time, error)
 }
 type MutationResolver interface {
+	SetReminder(ctx context.Context, messageID string, kind model.ReminderKind, at time.Time) (*model.Reminder, error)
+	CancelReminder(ctx context.Context, id string) (*model.Reminder, error)
+	MarkAlertsRead(ctx context.Context, ids []string) (int, error)
+	SetAlertPreferences(ctx context.Context, input model.AlertPreferencesInput) (*model.AlertPreferences, error)
+	UpdateEngagementSettings(ctx context.Context, input model.EngagementSettingsInput) (*model.EngagementSettings, error)
+	SetFollowPreference(ctx context.Context, target string, preference model.FollowPreference, note *string) (*model.FollowPreferenceEntry, error)
+	ImportFollowPreferences(ctx context.Context, csv string) (*model.PreferenceImport, error)
+	LiftSuppression(ctx context.Context, email string) (bool, error)
+	RetryFollow(ctx context.Context, id string) (*model.FollowedMessage, error)
+	ForgetRecipient(ctx context.Context, email string) (*model.Erasure, error)
+	SendMessage(ctx context.Context, id string, at *time.Time) (*model.FollowedMessage, error)
+	CancelScheduledSend(ctx context.Context, id string) (*model.FollowedMessage, error)
+	RescheduleSend(ctx context.Context, id string, at time.Time) (*model.FollowedMessage, error)
 	FollowMessage(ctx context.Context, input model.FollowMessageInput) (*model.FollowedMessage, error)
+	CreateTemplate(ctx context.Context, input model.TemplateInput) (*model.Template, error)
+	UpdateTemplate(ctx context.Context, id string, input model.TemplateInput) (*model.Template, error)
+	DeleteTemplate(ctx context.Context, id string) (bool, error)
+	RecordOutcome(ctx context.Context, messageID string, outcome model.Outcome) (model.Outcome, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*model.User, error)
+	Alerts(ctx context.Context, unreadOnly *bool, first *int, after *string) (*model.AlertConnection, error)
+	Reminders(ctx context.Context, messageID *string) ([]*model.Reminder, error)
+	AlertPreferences(ctx context.Context) (*model.AlertPreferences, error)
+	EngagementSettings(ctx context.Context) (*model.EngagementSettings, error)
+	Followability(ctx context.Context, recipients []string) (*model.Followability, error)
+	FollowPreferenceHistory(ctx context.Context, target string) ([]*model.FollowPreferenceEntry, error)
+	AuditLog(ctx context.Context, first *int, after *string) (*model.AuditLogConnection, error)
+	RecipientData(ctx context.Context, email string) (*model.RecipientData, error)
+	Outbox(ctx context.Context, first *int) ([]*model.OutboxMail, error)
 	Message(ctx context.Context, id string) (*model.FollowedMessage, error)
 	Messages(ctx context.Context, filter *model.MessageFilter, first *int, after *string) (*model.FollowedMessageConnection, error)
 	EngagementSummary(ctx context.Context, from *time.Time, to *time.Time, scope *model.SummaryScope) (*model.EngagementSummary, error)
+	SendTimeRecommendation(ctx context.Context, recipients []string, after *time.Time, count *int) ([]*model.SendTimeSlot, error)
+	Templates(ctx context.Context, category *string) ([]*model.Template, error)
+	TemplateRecommendations(ctx context.Context, category string) ([]*model.TemplateRecommendation, error)
 }
 type SubscriptionResolver interface {
 	Ticks(ctx context.Context, count int) (<-chan int, error)
+	Alerts(ctx context.Context, since *string) (<-chan *model.Alert, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -209,6 +453,257 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "Alert.at":
+		if e.ComplexityRoot.Alert.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.At(childComplexity), true
+	case "Alert.cursor":
+		if e.ComplexityRoot.Alert.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Cursor(childComplexity), true
+	case "Alert.device":
+		if e.ComplexityRoot.Alert.Device == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Device(childComplexity), true
+	case "Alert.id":
+		if e.ComplexityRoot.Alert.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ID(childComplexity), true
+	case "Alert.kind":
+		if e.ComplexityRoot.Alert.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Kind(childComplexity), true
+	case "Alert.message":
+		if e.ComplexityRoot.Alert.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Message(childComplexity), true
+	case "Alert.read":
+		if e.ComplexityRoot.Alert.Read == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Read(childComplexity), true
+	case "Alert.recipient":
+		if e.ComplexityRoot.Alert.Recipient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Recipient(childComplexity), true
+	case "Alert.reminderId":
+		if e.ComplexityRoot.Alert.ReminderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ReminderID(childComplexity), true
+	case "Alert.reminderKind":
+		if e.ComplexityRoot.Alert.ReminderKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.ReminderKind(childComplexity), true
+	case "Alert.url":
+		if e.ComplexityRoot.Alert.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.URL(childComplexity), true
+
+	case "AlertConnection.edges":
+		if e.ComplexityRoot.AlertConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.Edges(childComplexity), true
+	case "AlertConnection.pageInfo":
+		if e.ComplexityRoot.AlertConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertConnection.PageInfo(childComplexity), true
+
+	case "AlertEdge.cursor":
+		if e.ComplexityRoot.AlertEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Cursor(childComplexity), true
+	case "AlertEdge.node":
+		if e.ComplexityRoot.AlertEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertEdge.Node(childComplexity), true
+
+	case "AlertMessage.id":
+		if e.ComplexityRoot.AlertMessage.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertMessage.ID(childComplexity), true
+	case "AlertMessage.subject":
+		if e.ComplexityRoot.AlertMessage.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertMessage.Subject(childComplexity), true
+
+	case "AlertPreferences.attachmentOpened":
+		if e.ComplexityRoot.AlertPreferences.AttachmentOpened == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertPreferences.AttachmentOpened(childComplexity), true
+	case "AlertPreferences.firstOpen":
+		if e.ComplexityRoot.AlertPreferences.FirstOpen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertPreferences.FirstOpen(childComplexity), true
+	case "AlertPreferences.linkClicked":
+		if e.ComplexityRoot.AlertPreferences.LinkClicked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertPreferences.LinkClicked(childComplexity), true
+	case "AlertPreferences.replyReceived":
+		if e.ComplexityRoot.AlertPreferences.ReplyReceived == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AlertPreferences.ReplyReceived(childComplexity), true
+
+	case "AuditEdge.cursor":
+		if e.ComplexityRoot.AuditEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEdge.Cursor(childComplexity), true
+	case "AuditEdge.node":
+		if e.ComplexityRoot.AuditEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEdge.Node(childComplexity), true
+
+	case "AuditEntry.action":
+		if e.ComplexityRoot.AuditEntry.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Action(childComplexity), true
+	case "AuditEntry.actor":
+		if e.ComplexityRoot.AuditEntry.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Actor(childComplexity), true
+	case "AuditEntry.after":
+		if e.ComplexityRoot.AuditEntry.After == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.After(childComplexity), true
+	case "AuditEntry.at":
+		if e.ComplexityRoot.AuditEntry.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.At(childComplexity), true
+	case "AuditEntry.before":
+		if e.ComplexityRoot.AuditEntry.Before == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Before(childComplexity), true
+	case "AuditEntry.target":
+		if e.ComplexityRoot.AuditEntry.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Target(childComplexity), true
+
+	case "AuditLogConnection.edges":
+		if e.ComplexityRoot.AuditLogConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.Edges(childComplexity), true
+	case "AuditLogConnection.pageInfo":
+		if e.ComplexityRoot.AuditLogConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.PageInfo(childComplexity), true
+
+	case "BlockedRecipient.email":
+		if e.ComplexityRoot.BlockedRecipient.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BlockedRecipient.Email(childComplexity), true
+	case "BlockedRecipient.reason":
+		if e.ComplexityRoot.BlockedRecipient.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BlockedRecipient.Reason(childComplexity), true
+
+	case "DataField.name":
+		if e.ComplexityRoot.DataField.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataField.Name(childComplexity), true
+	case "DataField.value":
+		if e.ComplexityRoot.DataField.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataField.Value(childComplexity), true
+
+	case "DataRecord.at":
+		if e.ComplexityRoot.DataRecord.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRecord.At(childComplexity), true
+	case "DataRecord.fields":
+		if e.ComplexityRoot.DataRecord.Fields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRecord.Fields(childComplexity), true
+	case "DataRecord.id":
+		if e.ComplexityRoot.DataRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRecord.ID(childComplexity), true
+	case "DataRecord.kind":
+		if e.ComplexityRoot.DataRecord.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRecord.Kind(childComplexity), true
+	case "DataRecord.source":
+		if e.ComplexityRoot.DataRecord.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRecord.Source(childComplexity), true
+
 	case "Device.client":
 		if e.ComplexityRoot.Device.Client == nil {
 			break
@@ -227,6 +722,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Device.Type(childComplexity), true
+
+	case "EngagementSettings.attachmentSharing":
+		if e.ComplexityRoot.EngagementSettings.AttachmentSharing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.AttachmentSharing(childComplexity), true
+	case "EngagementSettings.enabled":
+		if e.ComplexityRoot.EngagementSettings.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.Enabled(childComplexity), true
+	case "EngagementSettings.ipStorage":
+		if e.ComplexityRoot.EngagementSettings.IPStorage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.IPStorage(childComplexity), true
+	case "EngagementSettings.requireConsent":
+		if e.ComplexityRoot.EngagementSettings.RequireConsent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.RequireConsent(childComplexity), true
+	case "EngagementSettings.retentionDays":
+		if e.ComplexityRoot.EngagementSettings.RetentionDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.RetentionDays(childComplexity), true
+	case "EngagementSettings.trackAttachments":
+		if e.ComplexityRoot.EngagementSettings.TrackAttachments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.TrackAttachments(childComplexity), true
+	case "EngagementSettings.trackLinks":
+		if e.ComplexityRoot.EngagementSettings.TrackLinks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.TrackLinks(childComplexity), true
+	case "EngagementSettings.trackOpens":
+		if e.ComplexityRoot.EngagementSettings.TrackOpens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EngagementSettings.TrackOpens(childComplexity), true
 
 	case "EngagementSummary.attachmentOpens":
 		if e.ComplexityRoot.EngagementSummary.AttachmentOpens == nil {
@@ -294,6 +838,82 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EngagementSummary.To(childComplexity), true
+
+	case "ErasedCount.count":
+		if e.ComplexityRoot.ErasedCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasedCount.Count(childComplexity), true
+	case "ErasedCount.what":
+		if e.ComplexityRoot.ErasedCount.What == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasedCount.What(childComplexity), true
+
+	case "Erasure.counts":
+		if e.ComplexityRoot.Erasure.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.Counts(childComplexity), true
+	case "Erasure.email":
+		if e.ComplexityRoot.Erasure.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Erasure.Email(childComplexity), true
+
+	case "FollowPreferenceEntry.at":
+		if e.ComplexityRoot.FollowPreferenceEntry.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowPreferenceEntry.At(childComplexity), true
+	case "FollowPreferenceEntry.by":
+		if e.ComplexityRoot.FollowPreferenceEntry.By == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowPreferenceEntry.By(childComplexity), true
+	case "FollowPreferenceEntry.note":
+		if e.ComplexityRoot.FollowPreferenceEntry.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowPreferenceEntry.Note(childComplexity), true
+	case "FollowPreferenceEntry.preference":
+		if e.ComplexityRoot.FollowPreferenceEntry.Preference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowPreferenceEntry.Preference(childComplexity), true
+	case "FollowPreferenceEntry.source":
+		if e.ComplexityRoot.FollowPreferenceEntry.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowPreferenceEntry.Source(childComplexity), true
+	case "FollowPreferenceEntry.target":
+		if e.ComplexityRoot.FollowPreferenceEntry.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowPreferenceEntry.Target(childComplexity), true
+
+	case "Followability.allowed":
+		if e.ComplexityRoot.Followability.Allowed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Followability.Allowed(childComplexity), true
+	case "Followability.blocked":
+		if e.ComplexityRoot.Followability.Blocked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Followability.Blocked(childComplexity), true
 
 	case "FollowedMessage.createdAt":
 		if e.ComplexityRoot.FollowedMessage.CreatedAt == nil {
@@ -366,6 +986,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FollowedMessage.Renders(childComplexity), true
+	case "FollowedMessage.scheduledAt":
+		if e.ComplexityRoot.FollowedMessage.ScheduledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowedMessage.ScheduledAt(childComplexity), true
+	case "FollowedMessage.sendError":
+		if e.ComplexityRoot.FollowedMessage.SendError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowedMessage.SendError(childComplexity), true
+	case "FollowedMessage.sentAt":
+		if e.ComplexityRoot.FollowedMessage.SentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowedMessage.SentAt(childComplexity), true
+	case "FollowedMessage.status":
+		if e.ComplexityRoot.FollowedMessage.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowedMessage.Status(childComplexity), true
 	case "FollowedMessage.subject":
 		if e.ComplexityRoot.FollowedMessage.Subject == nil {
 			break
@@ -596,6 +1240,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MessageKPIs.UniqueOpens(childComplexity), true
 
+	case "Mutation.cancelReminder":
+		if e.ComplexityRoot.Mutation.CancelReminder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelReminder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelReminder(childComplexity, args["id"].(string)), true
+	case "Mutation.cancelScheduledSend":
+		if e.ComplexityRoot.Mutation.CancelScheduledSend == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelScheduledSend_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelScheduledSend(childComplexity, args["id"].(string)), true
+	case "Mutation.createTemplate":
+		if e.ComplexityRoot.Mutation.CreateTemplate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createTemplate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateTemplate(childComplexity, args["input"].(model.TemplateInput)), true
+	case "Mutation.deleteTemplate":
+		if e.ComplexityRoot.Mutation.DeleteTemplate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteTemplate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteTemplate(childComplexity, args["id"].(string)), true
 	case "Mutation.followMessage":
 		if e.ComplexityRoot.Mutation.FollowMessage == nil {
 			break
@@ -607,6 +1295,210 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.FollowMessage(childComplexity, args["input"].(model.FollowMessageInput)), true
+	case "Mutation.forgetRecipient":
+		if e.ComplexityRoot.Mutation.ForgetRecipient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_forgetRecipient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ForgetRecipient(childComplexity, args["email"].(string)), true
+	case "Mutation.importFollowPreferences":
+		if e.ComplexityRoot.Mutation.ImportFollowPreferences == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importFollowPreferences_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportFollowPreferences(childComplexity, args["csv"].(string)), true
+	case "Mutation.liftSuppression":
+		if e.ComplexityRoot.Mutation.LiftSuppression == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_liftSuppression_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LiftSuppression(childComplexity, args["email"].(string)), true
+	case "Mutation.markAlertsRead":
+		if e.ComplexityRoot.Mutation.MarkAlertsRead == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markAlertsRead_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkAlertsRead(childComplexity, args["ids"].([]string)), true
+	case "Mutation.recordOutcome":
+		if e.ComplexityRoot.Mutation.RecordOutcome == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordOutcome_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordOutcome(childComplexity, args["messageId"].(string), args["outcome"].(model.Outcome)), true
+	case "Mutation.rescheduleSend":
+		if e.ComplexityRoot.Mutation.RescheduleSend == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rescheduleSend_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RescheduleSend(childComplexity, args["id"].(string), args["at"].(time.Time)), true
+	case "Mutation.retryFollow":
+		if e.ComplexityRoot.Mutation.RetryFollow == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryFollow_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryFollow(childComplexity, args["id"].(string)), true
+	case "Mutation.sendMessage":
+		if e.ComplexityRoot.Mutation.SendMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendMessage(childComplexity, args["id"].(string), args["at"].(*time.Time)), true
+	case "Mutation.setAlertPreferences":
+		if e.ComplexityRoot.Mutation.SetAlertPreferences == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setAlertPreferences_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetAlertPreferences(childComplexity, args["input"].(model.AlertPreferencesInput)), true
+	case "Mutation.setFollowPreference":
+		if e.ComplexityRoot.Mutation.SetFollowPreference == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setFollowPreference_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetFollowPreference(childComplexity, args["target"].(string), args["preference"].(model.FollowPreference), args["note"].(*string)), true
+	case "Mutation.setReminder":
+		if e.ComplexityRoot.Mutation.SetReminder == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setReminder_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetReminder(childComplexity, args["messageId"].(string), args["kind"].(model.ReminderKind), args["at"].(time.Time)), true
+	case "Mutation.updateEngagementSettings":
+		if e.ComplexityRoot.Mutation.UpdateEngagementSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateEngagementSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateEngagementSettings(childComplexity, args["input"].(model.EngagementSettingsInput)), true
+	case "Mutation.updateTemplate":
+		if e.ComplexityRoot.Mutation.UpdateTemplate == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateTemplate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateTemplate(childComplexity, args["id"].(string), args["input"].(model.TemplateInput)), true
+
+	case "OutboxMail.bcc":
+		if e.ComplexityRoot.OutboxMail.Bcc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.Bcc(childComplexity), true
+	case "OutboxMail.cc":
+		if e.ComplexityRoot.OutboxMail.Cc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.Cc(childComplexity), true
+	case "OutboxMail.from":
+		if e.ComplexityRoot.OutboxMail.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.From(childComplexity), true
+	case "OutboxMail.html":
+		if e.ComplexityRoot.OutboxMail.HTML == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.HTML(childComplexity), true
+	case "OutboxMail.id":
+		if e.ComplexityRoot.OutboxMail.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.ID(childComplexity), true
+	case "OutboxMail.messageId":
+		if e.ComplexityRoot.OutboxMail.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.MessageID(childComplexity), true
+	case "OutboxMail.sentAt":
+		if e.ComplexityRoot.OutboxMail.SentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.SentAt(childComplexity), true
+	case "OutboxMail.subject":
+		if e.ComplexityRoot.OutboxMail.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.Subject(childComplexity), true
+	case "OutboxMail.to":
+		if e.ComplexityRoot.OutboxMail.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.To(childComplexity), true
+	case "OutboxMail.url":
+		if e.ComplexityRoot.OutboxMail.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMail.URL(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -621,6 +1513,47 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "PreferenceImport.imported":
+		if e.ComplexityRoot.PreferenceImport.Imported == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PreferenceImport.Imported(childComplexity), true
+
+	case "Query.alertPreferences":
+		if e.ComplexityRoot.Query.AlertPreferences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AlertPreferences(childComplexity), true
+	case "Query.alerts":
+		if e.ComplexityRoot.Query.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Alerts(childComplexity, args["unreadOnly"].(*bool), args["first"].(*int), args["after"].(*string)), true
+	case "Query.auditLog":
+		if e.ComplexityRoot.Query.AuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.engagementSettings":
+		if e.ComplexityRoot.Query.EngagementSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.EngagementSettings(childComplexity), true
 	case "Query.engagementSummary":
 		if e.ComplexityRoot.Query.EngagementSummary == nil {
 			break
@@ -632,6 +1565,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.EngagementSummary(childComplexity, args["from"].(*time.Time), args["to"].(*time.Time), args["scope"].(*model.SummaryScope)), true
+	case "Query.followPreferenceHistory":
+		if e.ComplexityRoot.Query.FollowPreferenceHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Query_followPreferenceHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FollowPreferenceHistory(childComplexity, args["target"].(string)), true
+	case "Query.followability":
+		if e.ComplexityRoot.Query.Followability == nil {
+			break
+		}
+
+		args, err := ec.field_Query_followability_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Followability(childComplexity, args["recipients"].([]string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -661,6 +1616,97 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Messages(childComplexity, args["filter"].(*model.MessageFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.outbox":
+		if e.ComplexityRoot.Query.Outbox == nil {
+			break
+		}
+
+		args, err := ec.field_Query_outbox_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Outbox(childComplexity, args["first"].(*int)), true
+	case "Query.recipientData":
+		if e.ComplexityRoot.Query.RecipientData == nil {
+			break
+		}
+
+		args, err := ec.field_Query_recipientData_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RecipientData(childComplexity, args["email"].(string)), true
+	case "Query.reminders":
+		if e.ComplexityRoot.Query.Reminders == nil {
+			break
+		}
+
+		args, err := ec.field_Query_reminders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Reminders(childComplexity, args["messageId"].(*string)), true
+	case "Query.sendTimeRecommendation":
+		if e.ComplexityRoot.Query.SendTimeRecommendation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_sendTimeRecommendation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SendTimeRecommendation(childComplexity, args["recipients"].([]string), args["after"].(*time.Time), args["count"].(*int)), true
+	case "Query.templateRecommendations":
+		if e.ComplexityRoot.Query.TemplateRecommendations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_templateRecommendations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TemplateRecommendations(childComplexity, args["category"].(string)), true
+	case "Query.templates":
+		if e.ComplexityRoot.Query.Templates == nil {
+			break
+		}
+
+		args, err := ec.field_Query_templates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Templates(childComplexity, args["category"].(*string)), true
+
+	case "Rate.high":
+		if e.ComplexityRoot.Rate.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rate.High(childComplexity), true
+	case "Rate.low":
+		if e.ComplexityRoot.Rate.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rate.Low(childComplexity), true
+	case "Rate.mean":
+		if e.ComplexityRoot.Rate.Mean == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rate.Mean(childComplexity), true
+	case "Rate.n":
+		if e.ComplexityRoot.Rate.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rate.N(childComplexity), true
 
 	case "Recipient.email":
 		if e.ComplexityRoot.Recipient.Email == nil {
@@ -681,6 +1727,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Recipient.Name(childComplexity), true
 
+	case "RecipientData.email":
+		if e.ComplexityRoot.RecipientData.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecipientData.Email(childComplexity), true
+	case "RecipientData.records":
+		if e.ComplexityRoot.RecipientData.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecipientData.Records(childComplexity), true
+
+	case "Reminder.at":
+		if e.ComplexityRoot.Reminder.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.At(childComplexity), true
+	case "Reminder.createdAt":
+		if e.ComplexityRoot.Reminder.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.CreatedAt(childComplexity), true
+	case "Reminder.doneAt":
+		if e.ComplexityRoot.Reminder.DoneAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.DoneAt(childComplexity), true
+	case "Reminder.id":
+		if e.ComplexityRoot.Reminder.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.ID(childComplexity), true
+	case "Reminder.kind":
+		if e.ComplexityRoot.Reminder.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.Kind(childComplexity), true
+	case "Reminder.message":
+		if e.ComplexityRoot.Reminder.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.Message(childComplexity), true
+	case "Reminder.reason":
+		if e.ComplexityRoot.Reminder.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.Reason(childComplexity), true
+	case "Reminder.state":
+		if e.ComplexityRoot.Reminder.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reminder.State(childComplexity), true
+
 	case "Render.html":
 		if e.ComplexityRoot.Render.HTML == nil {
 			break
@@ -700,6 +1808,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Render.Tracked(childComplexity), true
 
+	case "SendTimeSlot.at":
+		if e.ComplexityRoot.SendTimeSlot.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendTimeSlot.At(childComplexity), true
+	case "SendTimeSlot.explanation":
+		if e.ComplexityRoot.SendTimeSlot.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendTimeSlot.Explanation(childComplexity), true
+	case "SendTimeSlot.exploring":
+		if e.ComplexityRoot.SendTimeSlot.Exploring == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendTimeSlot.Exploring(childComplexity), true
+	case "SendTimeSlot.score":
+		if e.ComplexityRoot.SendTimeSlot.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendTimeSlot.Score(childComplexity), true
+
+	case "Subscription.alerts":
+		if e.ComplexityRoot.Subscription.Alerts == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_alerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Alerts(childComplexity, args["since"].(*string)), true
 	case "Subscription.ticks":
 		if e.ComplexityRoot.Subscription.Ticks == nil {
 			break
@@ -711,6 +1855,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Ticks(childComplexity, args["count"].(int)), true
+
+	case "Template.category":
+		if e.ComplexityRoot.Template.Category == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Category(childComplexity), true
+	case "Template.createdAt":
+		if e.ComplexityRoot.Template.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.CreatedAt(childComplexity), true
+	case "Template.html":
+		if e.ComplexityRoot.Template.HTML == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.HTML(childComplexity), true
+	case "Template.id":
+		if e.ComplexityRoot.Template.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.ID(childComplexity), true
+	case "Template.name":
+		if e.ComplexityRoot.Template.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Name(childComplexity), true
+	case "Template.owner":
+		if e.ComplexityRoot.Template.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Owner(childComplexity), true
+	case "Template.subject":
+		if e.ComplexityRoot.Template.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.Subject(childComplexity), true
+	case "Template.updatedAt":
+		if e.ComplexityRoot.Template.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Template.UpdatedAt(childComplexity), true
+
+	case "TemplateRecommendation.emails":
+		if e.ComplexityRoot.TemplateRecommendation.Emails == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TemplateRecommendation.Emails(childComplexity), true
+	case "TemplateRecommendation.openRate":
+		if e.ComplexityRoot.TemplateRecommendation.OpenRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TemplateRecommendation.OpenRate(childComplexity), true
+	case "TemplateRecommendation.recommended":
+		if e.ComplexityRoot.TemplateRecommendation.Recommended == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TemplateRecommendation.Recommended(childComplexity), true
+	case "TemplateRecommendation.replyRate":
+		if e.ComplexityRoot.TemplateRecommendation.ReplyRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TemplateRecommendation.ReplyRate(childComplexity), true
+	case "TemplateRecommendation.template":
+		if e.ComplexityRoot.TemplateRecommendation.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TemplateRecommendation.Template(childComplexity), true
+	case "TemplateRecommendation.why":
+		if e.ComplexityRoot.TemplateRecommendation.Why == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TemplateRecommendation.Why(childComplexity), true
+	case "TemplateRecommendation.winRate":
+		if e.ComplexityRoot.TemplateRecommendation.WinRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TemplateRecommendation.WinRate(childComplexity), true
 
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
@@ -734,9 +1970,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AlertPreferencesInput", ec.unmarshalInputAlertPreferencesInput),
+			graphql.NewInputUnmarshaler("EngagementSettingsInput", ec.unmarshalInputEngagementSettingsInput),
 			graphql.NewInputUnmarshaler("FollowMessageInput", ec.unmarshalInputFollowMessageInput),
 			graphql.NewInputUnmarshaler("MessageFilter", ec.unmarshalInputMessageFilter),
 			graphql.NewInputUnmarshaler("RecipientInput", ec.unmarshalInputRecipientInput),
+			graphql.NewInputUnmarshaler("TemplateInput", ec.unmarshalInputTemplateInput),
 		)
 	}
 	first := true
@@ -854,6 +2093,346 @@ type User {
 }
 
 directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on INPUT_FIELD_DEFINITION | FIELD_DEFINITION
+`, BuiltIn: false},
+	{Name: "../schema/alerts.graphqls", Input: `# Alerts: first opens, follow-up reminders, replies and (opt-in) clicks, stored and streamed live.
+
+extend type Query {
+  "The caller's alerts, newest first; ` + "`" + `after` + "`" + ` is the cursor of the last alert seen."
+  alerts(unreadOnly: Boolean = false, first: Int = 20, after: String): AlertConnection!
+  "The caller's follow-up reminders (of one message when messageId is given), soonest due first."
+  reminders(messageId: ID): [Reminder!]!
+  "Which alert kinds the caller receives."
+  alertPreferences: AlertPreferences!
+}
+
+extend type Mutation {
+  "Remind the caller about one of their own messages at ` + "`" + `at` + "`" + ` (in the future), unless the kind's condition is met by then."
+  setReminder(messageId: ID!, kind: ReminderKind!, at: Time!): Reminder!
+  "Cancel one of the caller's pending reminders."
+  cancelReminder(id: ID!): Reminder!
+  "Mark the caller's alerts read; answers how many were unread. Ids of other people's alerts change nothing."
+  markAlertsRead(ids: [ID!]!): Int!
+  "Choose which alert kinds the caller receives; clicks and attachment opens are off until turned on."
+  setAlertPreferences(input: AlertPreferencesInput!): AlertPreferences!
+}
+
+extend type Subscription {
+  """
+  The caller's alerts as they happen. With ` + "`" + `since` + "`" + ` (an alert's cursor) the alerts after it are replayed
+  first, then live ones follow, none twice. Over a websocket, authenticate in connection_init
+  ({"X-Engage-User": email} in local mode, {"Authorization": "Bearer ..."} with a tenant); a failed
+  connection_init closes with 4401 (or 4403). A client that falls behind (its buffer of alerts is
+  full) is closed with code 4409 "resync": reconnect with ` + "`" + `since` + "`" + ` set to the cursor of the last alert
+  received, and nothing is lost.
+  """
+  alerts(since: String): Alert!
+}
+
+enum AlertKind {
+  "The first open of a message by a person (per recipient with individual sending)."
+  FIRST_OPEN
+  "A follow-up reminder fell due and its condition was not met."
+  REMINDER
+  "A recipient replied."
+  REPLY_RECEIVED
+  "A recipient clicked a link (off unless chosen in alertPreferences)."
+  LINK_CLICKED
+  "A recipient opened an attachment (off unless chosen in alertPreferences)."
+  ATTACHMENT_OPENED
+}
+
+"When a reminder fires: unless a reply arrived, unless the message was opened, or in any case."
+enum ReminderKind {
+  NO_REPLY_BY
+  NOT_OPENED_BY
+  ANYWAY
+}
+
+enum ReminderState {
+  PENDING
+  FIRED
+  "Passed over at its time because its condition was met (see reason)."
+  SKIPPED
+  CANCELLED
+}
+
+"The message an alert is about; query message(id) for the rest."
+type AlertMessage {
+  id: ID!
+  subject: String!
+}
+
+type Alert {
+  id: ID!
+  kind: AlertKind!
+  "When it happened: the open, the click, the reply, or the reminder's due time."
+  at: Time!
+  message: AlertMessage!
+  "The recipient's address, when known (individual sending, or a reply)."
+  recipient: String
+  device: Device
+  "The link clicked or attachment opened."
+  url: String
+  "The reminder that fired, for REMINDER."
+  reminderId: ID
+  reminderKind: ReminderKind
+  read: Boolean!
+  "Pass as ` + "`" + `since` + "`" + ` to resume the subscription, or ` + "`" + `after` + "`" + ` to page the listing."
+  cursor: String!
+}
+
+type AlertEdge {
+  cursor: String!
+  node: Alert!
+}
+
+type AlertConnection {
+  edges: [AlertEdge!]!
+  pageInfo: PageInfo!
+}
+
+type Reminder {
+  id: ID!
+  message: AlertMessage!
+  kind: ReminderKind!
+  at: Time!
+  createdAt: Time!
+  state: ReminderState!
+  "Why a SKIPPED reminder did not fire: REPLIED, OPENED or MESSAGE_GONE."
+  reason: String
+  doneAt: Time
+}
+
+type AlertPreferences {
+  firstOpen: Boolean!
+  replyReceived: Boolean!
+  linkClicked: Boolean!
+  attachmentOpened: Boolean!
+}
+
+"Fields left out keep their current value."
+input AlertPreferencesInput {
+  firstOpen: Boolean
+  replyReceived: Boolean
+  linkClicked: Boolean
+  attachmentOpened: Boolean
+}
+`, BuiltIn: false},
+	{Name: "../schema/consent.graphqls", Input: `# Who may be followed: org settings, "Follow Email" preferences, suppressions, the audit log,
+# erasure of and access to a recipient's data.
+
+extend type Query {
+  "The organisation's engagement settings. Any signed-in user may read them, so the add-in can say what is tracked."
+  engagementSettings: EngagementSettings!
+  "Which of these recipients may be followed, and why the others may not."
+  followability(recipients: [String!]!): Followability!
+  "An address's or a domain's Follow Email history, newest first (admins)."
+  followPreferenceHistory(target: String!): [FollowPreferenceEntry!]!
+  "Admins' changes, newest first (admins)."
+  auditLog(first: Int = 50, after: String): AuditLogConnection!
+  "Everything Engage holds about an address (admins)."
+  recipientData(email: String!): RecipientData!
+}
+
+extend type Mutation {
+  "Change the organisation's engagement settings; omitted fields keep their value (admins)."
+  updateEngagementSettings(input: EngagementSettingsInput!): EngagementSettings!
+  "Set Follow Email for an address or a domain (admins)."
+  setFollowPreference(target: String!, preference: FollowPreference!, note: String): FollowPreferenceEntry!
+  "Import Follow Email preferences from CSV (header email_or_domain,preference): all rows or none (admins)."
+  importFollowPreferences(csv: String!): PreferenceImport!
+  "Let a suppressed (bounced) address be followed again (admins)."
+  liftSuppression(email: String!): Boolean!
+  "Ask again who of a message's recipients may be followed, after an admin's change, and render it anew."
+  retryFollow(id: ID!): FollowedMessage!
+  "Remove or anonymise every trace of an address (admins)."
+  forgetRecipient(email: String!): Erasure!
+}
+
+enum FollowPreference {
+  ALLOW
+  DO_NOT_ALLOW
+}
+
+enum AttachmentSharing {
+  "Anyone with the link."
+  ANYONE
+  "The message's recipients only."
+  RECIPIENTS
+}
+
+enum IpStorage {
+  FULL
+  "IPv4 to its /24, IPv6 to its /48."
+  TRUNCATED
+  NONE
+}
+
+enum BlockReason {
+  DO_NOT_ALLOW
+  DOMAIN_DO_NOT_ALLOW
+  SUPPRESSED_BOUNCE
+  ENGAGEMENT_DISABLED
+  "Settings require consent and the recipient gave none."
+  NO_CONSENT
+}
+
+type EngagementSettings {
+  enabled: Boolean!
+  trackOpens: Boolean!
+  trackLinks: Boolean!
+  trackAttachments: Boolean!
+  attachmentSharing: AttachmentSharing!
+  "Events older than this are purged; 0 keeps them."
+  retentionDays: Int!
+  ipStorage: IpStorage!
+  "Follow only recipients with an ALLOW (their own or their domain's)."
+  requireConsent: Boolean!
+}
+
+input EngagementSettingsInput {
+  enabled: Boolean
+  trackOpens: Boolean
+  trackLinks: Boolean
+  trackAttachments: Boolean
+  attachmentSharing: AttachmentSharing
+  retentionDays: Int
+  ipStorage: IpStorage
+  requireConsent: Boolean
+}
+
+type BlockedRecipient {
+  email: String!
+  reason: BlockReason!
+}
+
+type Followability {
+  allowed: [String!]!
+  blocked: [BlockedRecipient!]!
+}
+
+type FollowPreferenceEntry {
+  "An address, a domain, or a hash standing for a forgotten address."
+  target: String!
+  preference: FollowPreference!
+  at: Time!
+  by: String!
+  "ADMIN, IMPORT or ERASURE."
+  source: String!
+  note: String
+}
+
+type PreferenceImport {
+  imported: Int!
+}
+
+type AuditEntry {
+  at: Time!
+  actor: String!
+  action: String!
+  target: String!
+  before: String!
+  after: String!
+}
+
+type AuditEdge {
+  cursor: String!
+  node: AuditEntry!
+}
+
+type AuditLogConnection {
+  edges: [AuditEdge!]!
+  pageInfo: PageInfo!
+}
+
+type ErasedCount {
+  what: String!
+  count: Int!
+}
+
+type Erasure {
+  email: String!
+  counts: [ErasedCount!]!
+}
+
+type DataField {
+  name: String!
+  value: String!
+}
+
+type DataRecord {
+  source: String!
+  kind: String!
+  id: String!
+  at: Time
+  fields: [DataField!]!
+}
+
+type RecipientData {
+  email: String!
+  records: [DataRecord!]!
+}
+`, BuiltIn: false},
+	{Name: "../schema/delivery.graphqls", Input: `# Delivery: sending a message from the salesperson's own mailbox, now or later, and the local outbox.
+
+extend type Query {
+  """
+  Mail "sent" in local mode (no Microsoft 365 tenant), newest first: the caller's, or everyone's for an
+  admin. Each can be opened at ` + "`" + `url` + "`" + ` as its recipient would see it. With a tenant this answers BAD_USER_INPUT.
+  """
+  outbox(first: Int = 20): [OutboxMail!]!
+}
+
+extend type Mutation {
+  """
+  Send one of the caller's messages from their mailbox: now (without ` + "`" + `at` + "`" + `, on their behalf) or at ` + "`" + `at` + "`" + `,
+  which must be in the future. Sending a message again, or one already scheduled, is BAD_USER_INPUT;
+  someone else's message is NOT_FOUND. Answers the message with its ` + "`" + `status` + "`" + `: SENT, SCHEDULED (also
+  when Microsoft 365 asked to wait: ` + "`" + `sendError` + "`" + ` says why and when it is tried again) or FAILED.
+  """
+  sendMessage(id: ID!, at: Time): FollowedMessage!
+  "Cancel a scheduled send; the message goes back to DRAFT. Too late once it is being sent."
+  cancelScheduledSend(id: ID!): FollowedMessage!
+  "Move a scheduled send to ` + "`" + `at` + "`" + `, in the future."
+  rescheduleSend(id: ID!, at: Time!): FollowedMessage!
+}
+
+"Where a message stands on its way to its recipients."
+enum SendStatus {
+  "Not sent, nor scheduled."
+  DRAFT
+  "Waiting for its time, or for a retry after a temporary refusal."
+  SCHEDULED
+  SENDING
+  SENT
+  "Not sent: ` + "`" + `sendError` + "`" + ` says why."
+  FAILED
+}
+
+extend type FollowedMessage {
+  status: SendStatus! @goField(forceResolver: true)
+  "Why the message failed, or why the last try did not go through; written for the salesperson."
+  sendError: String @goField(forceResolver: true)
+  sentAt: Time @goField(forceResolver: true)
+  "The send time the salesperson chose, when scheduled."
+  scheduledAt: Time @goField(forceResolver: true)
+}
+
+"A mail in the local outbox, as its recipients receive it."
+type OutboxMail {
+  id: ID!
+  "The followed message it renders."
+  messageId: ID!
+  from: String!
+  to: [String!]!
+  cc: [String!]!
+  bcc: [String!]!
+  subject: String!
+  html: String!
+  sentAt: Time!
+  "Where to open it in a browser, relative to Engage's address."
+  url: String!
+}
 `, BuiltIn: false},
 	{Name: "../schema/followed.graphqls", Input: `# Followed messages: tracked renders, interactions and KPIs.
 
@@ -1049,12 +2628,229 @@ type EngagementSummary {
   medianTimeToFirstOpenSeconds: Float
 }
 `, BuiltIn: false},
+	{Name: "../schema/recommend.graphqls", Input: `# Recommendations: when to send (learned per recipient) and which templates work.
+
+extend type Query {
+  "The best next delivery slots for a message to these recipients (1-100 addresses; count 1-24, default 3), best first. Unknown recipients are a cold start: working hours in their zone."
+  sendTimeRecommendation(recipients: [String!]!, after: Time, count: Int): [SendTimeSlot!]!
+  "Templates by name, in one category or all."
+  templates(category: String): [Template!]!
+  "A category's templates with their rates and credible intervals; recommended ones first."
+  templateRecommendations(category: String!): [TemplateRecommendation!]!
+}
+
+extend type Mutation {
+  createTemplate(input: TemplateInput!): Template!
+  "Only the template's creator or an admin may change it."
+  updateTemplate(id: ID!, input: TemplateInput!): Template!
+  "Only the template's creator or an admin may delete it; messages keep its id."
+  deleteTemplate(id: ID!): Boolean!
+  "The deal result of one of the caller's own messages; recording again replaces it."
+  recordOutcome(messageId: ID!, outcome: Outcome!): Outcome!
+}
+
+type SendTimeSlot {
+  at: Time!
+  "Expected engagement relative to an average hour of the week (1)."
+  score: Float!
+  explanation: String!
+  "Drawn from a posterior sample, so the model keeps learning, rather than the best estimate."
+  exploring: Boolean!
+}
+
+input TemplateInput {
+  name: String!
+  subject: String
+  html: String!
+  category: String!
+}
+
+type Template {
+  id: ID!
+  owner: String!
+  name: String!
+  subject: String!
+  html: String!
+  category: String!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+enum Outcome {
+  WON
+  LOST
+}
+
+"A proportion with its equal-tailed 90% credible interval (Beta posterior, uniform prior) and its trials."
+type Rate {
+  mean: Float!
+  low: Float!
+  high: Float!
+  n: Int!
+}
+
+type TemplateRecommendation {
+  template: Template!
+  emails: Int!
+  openRate: Rate!
+  replyRate: Rate!
+  winRate: Rate!
+  recommended: Boolean!
+  why: String!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Alert_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_Alert_kind(ctx, field)
+	case "at":
+		return ec.fieldContext_Alert_at(ctx, field)
+	case "message":
+		return ec.fieldContext_Alert_message(ctx, field)
+	case "recipient":
+		return ec.fieldContext_Alert_recipient(ctx, field)
+	case "device":
+		return ec.fieldContext_Alert_device(ctx, field)
+	case "url":
+		return ec.fieldContext_Alert_url(ctx, field)
+	case "reminderId":
+		return ec.fieldContext_Alert_reminderId(ctx, field)
+	case "reminderKind":
+		return ec.fieldContext_Alert_reminderKind(ctx, field)
+	case "read":
+		return ec.fieldContext_Alert_read(ctx, field)
+	case "cursor":
+		return ec.fieldContext_Alert_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Alert", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AlertConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AlertEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AlertEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AlertMessage_id(ctx, field)
+	case "subject":
+		return ec.fieldContext_AlertMessage_subject(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertMessage", field.Name)
+}
+
+func (ec *executionContext) childFields_AlertPreferences(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "firstOpen":
+		return ec.fieldContext_AlertPreferences_firstOpen(ctx, field)
+	case "replyReceived":
+		return ec.fieldContext_AlertPreferences_replyReceived(ctx, field)
+	case "linkClicked":
+		return ec.fieldContext_AlertPreferences_linkClicked(ctx, field)
+	case "attachmentOpened":
+		return ec.fieldContext_AlertPreferences_attachmentOpened(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AlertPreferences", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AuditEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AuditEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_AuditEntry_at(ctx, field)
+	case "actor":
+		return ec.fieldContext_AuditEntry_actor(ctx, field)
+	case "action":
+		return ec.fieldContext_AuditEntry_action(ctx, field)
+	case "target":
+		return ec.fieldContext_AuditEntry_target(ctx, field)
+	case "before":
+		return ec.fieldContext_AuditEntry_before(ctx, field)
+	case "after":
+		return ec.fieldContext_AuditEntry_after(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditLogConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditLogConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_BlockedRecipient(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "email":
+		return ec.fieldContext_BlockedRecipient_email(ctx, field)
+	case "reason":
+		return ec.fieldContext_BlockedRecipient_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BlockedRecipient", field.Name)
+}
+
+func (ec *executionContext) childFields_DataField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_DataField_name(ctx, field)
+	case "value":
+		return ec.fieldContext_DataField_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DataField", field.Name)
+}
+
+func (ec *executionContext) childFields_DataRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_DataRecord_source(ctx, field)
+	case "kind":
+		return ec.fieldContext_DataRecord_kind(ctx, field)
+	case "id":
+		return ec.fieldContext_DataRecord_id(ctx, field)
+	case "at":
+		return ec.fieldContext_DataRecord_at(ctx, field)
+	case "fields":
+		return ec.fieldContext_DataRecord_fields(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DataRecord", field.Name)
+}
 
 func (ec *executionContext) childFields_Device(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1066,6 +2862,28 @@ func (ec *executionContext) childFields_Device(ctx context.Context, field graphq
 		return ec.fieldContext_Device_client(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Device", field.Name)
+}
+
+func (ec *executionContext) childFields_EngagementSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "enabled":
+		return ec.fieldContext_EngagementSettings_enabled(ctx, field)
+	case "trackOpens":
+		return ec.fieldContext_EngagementSettings_trackOpens(ctx, field)
+	case "trackLinks":
+		return ec.fieldContext_EngagementSettings_trackLinks(ctx, field)
+	case "trackAttachments":
+		return ec.fieldContext_EngagementSettings_trackAttachments(ctx, field)
+	case "attachmentSharing":
+		return ec.fieldContext_EngagementSettings_attachmentSharing(ctx, field)
+	case "retentionDays":
+		return ec.fieldContext_EngagementSettings_retentionDays(ctx, field)
+	case "ipStorage":
+		return ec.fieldContext_EngagementSettings_ipStorage(ctx, field)
+	case "requireConsent":
+		return ec.fieldContext_EngagementSettings_requireConsent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EngagementSettings", field.Name)
 }
 
 func (ec *executionContext) childFields_EngagementSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1094,6 +2912,54 @@ func (ec *executionContext) childFields_EngagementSummary(ctx context.Context, f
 		return ec.fieldContext_EngagementSummary_medianTimeToFirstOpenSeconds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EngagementSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_ErasedCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "what":
+		return ec.fieldContext_ErasedCount_what(ctx, field)
+	case "count":
+		return ec.fieldContext_ErasedCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ErasedCount", field.Name)
+}
+
+func (ec *executionContext) childFields_Erasure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "email":
+		return ec.fieldContext_Erasure_email(ctx, field)
+	case "counts":
+		return ec.fieldContext_Erasure_counts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Erasure", field.Name)
+}
+
+func (ec *executionContext) childFields_FollowPreferenceEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_FollowPreferenceEntry_target(ctx, field)
+	case "preference":
+		return ec.fieldContext_FollowPreferenceEntry_preference(ctx, field)
+	case "at":
+		return ec.fieldContext_FollowPreferenceEntry_at(ctx, field)
+	case "by":
+		return ec.fieldContext_FollowPreferenceEntry_by(ctx, field)
+	case "source":
+		return ec.fieldContext_FollowPreferenceEntry_source(ctx, field)
+	case "note":
+		return ec.fieldContext_FollowPreferenceEntry_note(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FollowPreferenceEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_Followability(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "allowed":
+		return ec.fieldContext_Followability_allowed(ctx, field)
+	case "blocked":
+		return ec.fieldContext_Followability_blocked(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Followability", field.Name)
 }
 
 func (ec *executionContext) childFields_FollowedMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1126,6 +2992,14 @@ func (ec *executionContext) childFields_FollowedMessage(ctx context.Context, fie
 		return ec.fieldContext_FollowedMessage_links(ctx, field)
 	case "interactions":
 		return ec.fieldContext_FollowedMessage_interactions(ctx, field)
+	case "status":
+		return ec.fieldContext_FollowedMessage_status(ctx, field)
+	case "sendError":
+		return ec.fieldContext_FollowedMessage_sendError(ctx, field)
+	case "sentAt":
+		return ec.fieldContext_FollowedMessage_sentAt(ctx, field)
+	case "scheduledAt":
+		return ec.fieldContext_FollowedMessage_scheduledAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FollowedMessage", field.Name)
 }
@@ -1240,6 +3114,32 @@ func (ec *executionContext) childFields_MessageKPIs(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type MessageKPIs", field.Name)
 }
 
+func (ec *executionContext) childFields_OutboxMail(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OutboxMail_id(ctx, field)
+	case "messageId":
+		return ec.fieldContext_OutboxMail_messageId(ctx, field)
+	case "from":
+		return ec.fieldContext_OutboxMail_from(ctx, field)
+	case "to":
+		return ec.fieldContext_OutboxMail_to(ctx, field)
+	case "cc":
+		return ec.fieldContext_OutboxMail_cc(ctx, field)
+	case "bcc":
+		return ec.fieldContext_OutboxMail_bcc(ctx, field)
+	case "subject":
+		return ec.fieldContext_OutboxMail_subject(ctx, field)
+	case "html":
+		return ec.fieldContext_OutboxMail_html(ctx, field)
+	case "sentAt":
+		return ec.fieldContext_OutboxMail_sentAt(ctx, field)
+	case "url":
+		return ec.fieldContext_OutboxMail_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutboxMail", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1248,6 +3148,28 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PreferenceImport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "imported":
+		return ec.fieldContext_PreferenceImport_imported(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PreferenceImport", field.Name)
+}
+
+func (ec *executionContext) childFields_Rate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mean":
+		return ec.fieldContext_Rate_mean(ctx, field)
+	case "low":
+		return ec.fieldContext_Rate_low(ctx, field)
+	case "high":
+		return ec.fieldContext_Rate_high(ctx, field)
+	case "n":
+		return ec.fieldContext_Rate_n(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Rate", field.Name)
 }
 
 func (ec *executionContext) childFields_Recipient(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1262,6 +3184,38 @@ func (ec *executionContext) childFields_Recipient(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type Recipient", field.Name)
 }
 
+func (ec *executionContext) childFields_RecipientData(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "email":
+		return ec.fieldContext_RecipientData_email(ctx, field)
+	case "records":
+		return ec.fieldContext_RecipientData_records(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecipientData", field.Name)
+}
+
+func (ec *executionContext) childFields_Reminder(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Reminder_id(ctx, field)
+	case "message":
+		return ec.fieldContext_Reminder_message(ctx, field)
+	case "kind":
+		return ec.fieldContext_Reminder_kind(ctx, field)
+	case "at":
+		return ec.fieldContext_Reminder_at(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Reminder_createdAt(ctx, field)
+	case "state":
+		return ec.fieldContext_Reminder_state(ctx, field)
+	case "reason":
+		return ec.fieldContext_Reminder_reason(ctx, field)
+	case "doneAt":
+		return ec.fieldContext_Reminder_doneAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Reminder", field.Name)
+}
+
 func (ec *executionContext) childFields_Render(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "recipients":
@@ -1272,6 +3226,62 @@ func (ec *executionContext) childFields_Render(ctx context.Context, field graphq
 		return ec.fieldContext_Render_tracked(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Render", field.Name)
+}
+
+func (ec *executionContext) childFields_SendTimeSlot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_SendTimeSlot_at(ctx, field)
+	case "score":
+		return ec.fieldContext_SendTimeSlot_score(ctx, field)
+	case "explanation":
+		return ec.fieldContext_SendTimeSlot_explanation(ctx, field)
+	case "exploring":
+		return ec.fieldContext_SendTimeSlot_exploring(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SendTimeSlot", field.Name)
+}
+
+func (ec *executionContext) childFields_Template(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Template_id(ctx, field)
+	case "owner":
+		return ec.fieldContext_Template_owner(ctx, field)
+	case "name":
+		return ec.fieldContext_Template_name(ctx, field)
+	case "subject":
+		return ec.fieldContext_Template_subject(ctx, field)
+	case "html":
+		return ec.fieldContext_Template_html(ctx, field)
+	case "category":
+		return ec.fieldContext_Template_category(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Template_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Template_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Template", field.Name)
+}
+
+func (ec *executionContext) childFields_TemplateRecommendation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "template":
+		return ec.fieldContext_TemplateRecommendation_template(ctx, field)
+	case "emails":
+		return ec.fieldContext_TemplateRecommendation_emails(ctx, field)
+	case "openRate":
+		return ec.fieldContext_TemplateRecommendation_openRate(ctx, field)
+	case "replyRate":
+		return ec.fieldContext_TemplateRecommendation_replyRate(ctx, field)
+	case "winRate":
+		return ec.fieldContext_TemplateRecommendation_winRate(ctx, field)
+	case "recommended":
+		return ec.fieldContext_TemplateRecommendation_recommended(ctx, field)
+	case "why":
+		return ec.fieldContext_TemplateRecommendation_why(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TemplateRecommendation", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1422,6 +3432,62 @@ func (ec *executionContext) field_FollowedMessage_interactions_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelReminder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelScheduledSend_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TemplateInput, error) {
+			return ec.unmarshalNTemplateInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_followMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1436,6 +3502,252 @@ func (ec *executionContext) field_Mutation_followMessage_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_forgetRecipient_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "email",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["email"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_importFollowPreferences_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "csv",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["csv"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_liftSuppression_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "email",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["email"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markAlertsRead_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordOutcome_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "outcome",
+		func(ctx context.Context, v any) (model.Outcome, error) {
+			return ec.unmarshalNOutcome2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutcome(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["outcome"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rescheduleSend_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_retryFollow_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sendMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setAlertPreferences_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AlertPreferencesInput, error) {
+			return ec.unmarshalNAlertPreferencesInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertPreferencesInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setFollowPreference_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "preference",
+		func(ctx context.Context, v any) (model.FollowPreference, error) {
+			return ec.unmarshalNFollowPreference2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreference(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["preference"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setReminder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (model.ReminderKind, error) {
+			return ec.unmarshalNReminderKind2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateEngagementSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EngagementSettingsInput, error) {
+			return ec.unmarshalNEngagementSettingsInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐEngagementSettingsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TemplateInput, error) {
+			return ec.unmarshalNTemplateInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1447,6 +3759,58 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "unreadOnly",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["unreadOnly"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -1477,6 +3841,34 @@ func (ec *executionContext) field_Query_engagementSummary_args(ctx context.Conte
 		return nil, err
 	}
 	args["scope"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_followPreferenceHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_followability_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "recipients",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["recipients"] = arg0
 	return args, nil
 }
 
@@ -1521,6 +3913,120 @@ func (ec *executionContext) field_Query_messages_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_outbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_recipientData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "email",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["email"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_reminders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_sendTimeRecommendation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "recipients",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["recipients"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "count",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["count"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_templateRecommendations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "category",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["category"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_templates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "category",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["category"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_alerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
 	return args, nil
 }
 
@@ -1612,6 +4118,1007 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _Alert_id(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Alert_kind(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AlertKind) graphql.Marshaler {
+			return ec.marshalNAlertKind2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "AlertKind")
+}
+
+func (ec *executionContext) _Alert_at(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Alert_message(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertMessage) graphql.Marshaler {
+			return ec.marshalNAlertMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_recipient(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_recipient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Recipient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_recipient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "String")
+}
+
+func (ec *executionContext) _Alert_device(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_device(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Device, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Device) graphql.Marshaler {
+			return ec.marshalODevice2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDevice(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_device(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Alert",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Device(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Alert_url(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "String")
+}
+
+func (ec *executionContext) _Alert_reminderId(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_reminderId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReminderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_reminderId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Alert_reminderKind(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_reminderKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReminderKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReminderKind) graphql.Marshaler {
+			return ec.marshalOReminderKind2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderKind(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_reminderKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "ReminderKind")
+}
+
+func (ec *executionContext) _Alert_read(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_read(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Read, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_read(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Alert_cursor(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AlertConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AlertEdge) graphql.Marshaler {
+			return ec.marshalNAlertEdge2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AlertConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AlertEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AlertEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AlertEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AlertMessage_id(ctx context.Context, field graphql.CollectedField, obj *model.AlertMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertMessage_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertMessage_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AlertMessage_subject(ctx context.Context, field graphql.CollectedField, obj *model.AlertMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertMessage_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertMessage_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _AlertPreferences_firstOpen(ctx context.Context, field graphql.CollectedField, obj *model.AlertPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertPreferences_firstOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstOpen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertPreferences_firstOpen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertPreferences", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertPreferences_replyReceived(ctx context.Context, field graphql.CollectedField, obj *model.AlertPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertPreferences_replyReceived(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReplyReceived, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertPreferences_replyReceived(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertPreferences", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertPreferences_linkClicked(ctx context.Context, field graphql.CollectedField, obj *model.AlertPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertPreferences_linkClicked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LinkClicked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertPreferences_linkClicked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertPreferences", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AlertPreferences_attachmentOpened(ctx context.Context, field graphql.CollectedField, obj *model.AlertPreferences) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AlertPreferences_attachmentOpened(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AttachmentOpened, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AlertPreferences_attachmentOpened(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AlertPreferences", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AuditEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditEntry) graphql.Marshaler {
+			return ec.marshalNAuditEntry2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEntry_at(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditEntry_actor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEntry_action(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEntry_target(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEntry_before(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_before(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Before, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_before(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEntry_after(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_after(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.After, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_after(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLogConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AuditEdge) graphql.Marshaler {
+			return ec.marshalNAuditEdge2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AuditLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BlockedRecipient_email(ctx context.Context, field graphql.CollectedField, obj *model.BlockedRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BlockedRecipient_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BlockedRecipient_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BlockedRecipient", field, false, false, "String")
+}
+
+func (ec *executionContext) _BlockedRecipient_reason(ctx context.Context, field graphql.CollectedField, obj *model.BlockedRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BlockedRecipient_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.BlockReason) graphql.Marshaler {
+			return ec.marshalNBlockReason2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐBlockReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BlockedRecipient_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BlockedRecipient", field, false, false, "BlockReason")
+}
+
+func (ec *executionContext) _DataField_name(ctx context.Context, field graphql.CollectedField, obj *model.DataField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataField_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataField_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataField", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataField_value(ctx context.Context, field graphql.CollectedField, obj *model.DataField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataField_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataField_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataField", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRecord_source(ctx context.Context, field graphql.CollectedField, obj *model.DataRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRecord_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRecord_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRecord_kind(ctx context.Context, field graphql.CollectedField, obj *model.DataRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRecord_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRecord_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRecord_id(ctx context.Context, field graphql.CollectedField, obj *model.DataRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRecord_at(ctx context.Context, field graphql.CollectedField, obj *model.DataRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRecord_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DataRecord_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DataRecord_fields(ctx context.Context, field graphql.CollectedField, obj *model.DataRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRecord_fields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DataField) graphql.Marshaler {
+			return ec.marshalNDataField2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRecord_fields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DataRecord",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataField(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Device_type(ctx context.Context, field graphql.CollectedField, obj *model.Device) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1679,6 +5186,190 @@ func (ec *executionContext) _Device_client(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Device_client(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Device", field, false, false, "String")
+}
+
+func (ec *executionContext) _EngagementSettings_enabled(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EngagementSettings_trackOpens(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_trackOpens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrackOpens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_trackOpens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EngagementSettings_trackLinks(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_trackLinks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrackLinks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_trackLinks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EngagementSettings_trackAttachments(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_trackAttachments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TrackAttachments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_trackAttachments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EngagementSettings_attachmentSharing(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_attachmentSharing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AttachmentSharing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AttachmentSharing) graphql.Marshaler {
+			return ec.marshalNAttachmentSharing2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentSharing(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_attachmentSharing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "AttachmentSharing")
+}
+
+func (ec *executionContext) _EngagementSettings_retentionDays(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_retentionDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetentionDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_retentionDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EngagementSettings_ipStorage(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_ipStorage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IPStorage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.IPStorage) graphql.Marshaler {
+			return ec.marshalNIpStorage2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐIPStorage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_ipStorage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "IpStorage")
+}
+
+func (ec *executionContext) _EngagementSettings_requireConsent(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EngagementSettings_requireConsent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireConsent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EngagementSettings_requireConsent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EngagementSettings", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _EngagementSummary_from(ctx context.Context, field graphql.CollectedField, obj *model.EngagementSummary) (ret graphql.Marshaler) {
@@ -1932,6 +5623,300 @@ func (ec *executionContext) _EngagementSummary_medianTimeToFirstOpenSeconds(ctx 
 }
 func (ec *executionContext) fieldContext_EngagementSummary_medianTimeToFirstOpenSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EngagementSummary", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ErasedCount_what(ctx context.Context, field graphql.CollectedField, obj *model.ErasedCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasedCount_what(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.What, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasedCount_what(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasedCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _ErasedCount_count(ctx context.Context, field graphql.CollectedField, obj *model.ErasedCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasedCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasedCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasedCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Erasure_email(ctx context.Context, field graphql.CollectedField, obj *model.Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Erasure", field, false, false, "String")
+}
+
+func (ec *executionContext) _Erasure_counts(ctx context.Context, field graphql.CollectedField, obj *model.Erasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Erasure_counts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ErasedCount) graphql.Marshaler {
+			return ec.marshalNErasedCount2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐErasedCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Erasure_counts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Erasure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ErasedCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FollowPreferenceEntry_target(ctx context.Context, field graphql.CollectedField, obj *model.FollowPreferenceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowPreferenceEntry_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowPreferenceEntry_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowPreferenceEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _FollowPreferenceEntry_preference(ctx context.Context, field graphql.CollectedField, obj *model.FollowPreferenceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowPreferenceEntry_preference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Preference, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FollowPreference) graphql.Marshaler {
+			return ec.marshalNFollowPreference2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreference(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowPreferenceEntry_preference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowPreferenceEntry", field, false, false, "FollowPreference")
+}
+
+func (ec *executionContext) _FollowPreferenceEntry_at(ctx context.Context, field graphql.CollectedField, obj *model.FollowPreferenceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowPreferenceEntry_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowPreferenceEntry_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowPreferenceEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FollowPreferenceEntry_by(ctx context.Context, field graphql.CollectedField, obj *model.FollowPreferenceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowPreferenceEntry_by(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.By, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowPreferenceEntry_by(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowPreferenceEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _FollowPreferenceEntry_source(ctx context.Context, field graphql.CollectedField, obj *model.FollowPreferenceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowPreferenceEntry_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowPreferenceEntry_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowPreferenceEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _FollowPreferenceEntry_note(ctx context.Context, field graphql.CollectedField, obj *model.FollowPreferenceEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowPreferenceEntry_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FollowPreferenceEntry_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowPreferenceEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _Followability_allowed(ctx context.Context, field graphql.CollectedField, obj *model.Followability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Followability_allowed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allowed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Followability_allowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Followability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Followability_blocked(ctx context.Context, field graphql.CollectedField, obj *model.Followability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Followability_blocked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Blocked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.BlockedRecipient) graphql.Marshaler {
+			return ec.marshalNBlockedRecipient2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐBlockedRecipientᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Followability_blocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Followability",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BlockedRecipient(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _FollowedMessage_id(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessage) (ret graphql.Marshaler) {
@@ -2311,6 +6296,98 @@ func (ec *executionContext) fieldContext_FollowedMessage_interactions(ctx contex
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _FollowedMessage_status(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowedMessage_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FollowedMessage().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SendStatus) graphql.Marshaler {
+			return ec.marshalNSendStatus2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐSendStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowedMessage_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowedMessage", field, true, true, "SendStatus")
+}
+
+func (ec *executionContext) _FollowedMessage_sendError(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowedMessage_sendError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FollowedMessage().SendError(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FollowedMessage_sendError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowedMessage", field, true, true, "String")
+}
+
+func (ec *executionContext) _FollowedMessage_sentAt(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowedMessage_sentAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FollowedMessage().SentAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FollowedMessage_sentAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowedMessage", field, true, true, "Time")
+}
+
+func (ec *executionContext) _FollowedMessage_scheduledAt(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowedMessage_scheduledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FollowedMessage().ScheduledAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FollowedMessage_scheduledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FollowedMessage", field, true, true, "Time")
 }
 
 func (ec *executionContext) _FollowedMessageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessageConnection) (ret graphql.Marshaler) {
@@ -3167,6 +7244,578 @@ func (ec *executionContext) fieldContext_MessageKPIs_machineClicks(_ context.Con
 	return graphql.NewScalarFieldContext("MessageKPIs", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Mutation_setReminder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setReminder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetReminder(ctx, fc.Args["messageId"].(string), fc.Args["kind"].(model.ReminderKind), fc.Args["at"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Reminder) graphql.Marshaler {
+			return ec.marshalNReminder2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setReminder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reminder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setReminder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelReminder(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelReminder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelReminder(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Reminder) graphql.Marshaler {
+			return ec.marshalNReminder2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminder(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelReminder(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reminder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelReminder_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markAlertsRead(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markAlertsRead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkAlertsRead(ctx, fc.Args["ids"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markAlertsRead(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markAlertsRead_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setAlertPreferences(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setAlertPreferences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetAlertPreferences(ctx, fc.Args["input"].(model.AlertPreferencesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertPreferences) graphql.Marshaler {
+			return ec.marshalNAlertPreferences2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertPreferences(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setAlertPreferences(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertPreferences(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setAlertPreferences_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateEngagementSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateEngagementSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateEngagementSettings(ctx, fc.Args["input"].(model.EngagementSettingsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EngagementSettings) graphql.Marshaler {
+			return ec.marshalNEngagementSettings2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐEngagementSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateEngagementSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EngagementSettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateEngagementSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setFollowPreference(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setFollowPreference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetFollowPreference(ctx, fc.Args["target"].(string), fc.Args["preference"].(model.FollowPreference), fc.Args["note"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FollowPreferenceEntry) graphql.Marshaler {
+			return ec.marshalNFollowPreferenceEntry2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreferenceEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setFollowPreference(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FollowPreferenceEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setFollowPreference_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_importFollowPreferences(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importFollowPreferences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportFollowPreferences(ctx, fc.Args["csv"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PreferenceImport) graphql.Marshaler {
+			return ec.marshalNPreferenceImport2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐPreferenceImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importFollowPreferences(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PreferenceImport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importFollowPreferences_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_liftSuppression(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_liftSuppression(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LiftSuppression(ctx, fc.Args["email"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_liftSuppression(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_liftSuppression_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryFollow(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryFollow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryFollow(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FollowedMessage) graphql.Marshaler {
+			return ec.marshalNFollowedMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowedMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryFollow(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FollowedMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryFollow_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_forgetRecipient(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_forgetRecipient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ForgetRecipient(ctx, fc.Args["email"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Erasure) graphql.Marshaler {
+			return ec.marshalNErasure2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐErasure(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_forgetRecipient(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Erasure(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_forgetRecipient_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendMessage(ctx, fc.Args["id"].(string), fc.Args["at"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FollowedMessage) graphql.Marshaler {
+			return ec.marshalNFollowedMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowedMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FollowedMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelScheduledSend(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelScheduledSend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelScheduledSend(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FollowedMessage) graphql.Marshaler {
+			return ec.marshalNFollowedMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowedMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelScheduledSend(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FollowedMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelScheduledSend_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rescheduleSend(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rescheduleSend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RescheduleSend(ctx, fc.Args["id"].(string), fc.Args["at"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FollowedMessage) graphql.Marshaler {
+			return ec.marshalNFollowedMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowedMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rescheduleSend(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FollowedMessage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rescheduleSend_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_followMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3209,6 +7858,412 @@ func (ec *executionContext) fieldContext_Mutation_followMessage(ctx context.Cont
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createTemplate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateTemplate(ctx, fc.Args["input"].(model.TemplateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Template) graphql.Marshaler {
+			return ec.marshalNTemplate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createTemplate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Template(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createTemplate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateTemplate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateTemplate(ctx, fc.Args["id"].(string), fc.Args["input"].(model.TemplateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Template) graphql.Marshaler {
+			return ec.marshalNTemplate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateTemplate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Template(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateTemplate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteTemplate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteTemplate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteTemplate(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteTemplate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteTemplate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordOutcome(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordOutcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordOutcome(ctx, fc.Args["messageId"].(string), fc.Args["outcome"].(model.Outcome))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Outcome) graphql.Marshaler {
+			return ec.marshalNOutcome2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordOutcome(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Outcome does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordOutcome_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutboxMail_id(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OutboxMail_messageId(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OutboxMail_from(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMail_to(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMail_cc(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_cc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_cc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMail_bcc(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_bcc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bcc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_bcc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMail_subject(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMail_html(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_html(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HTML, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_html(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMail_sentAt(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_sentAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SentAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_sentAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OutboxMail_url(ctx context.Context, field graphql.CollectedField, obj *model.OutboxMail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMail_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMail_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMail", field, false, false, "String")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -3257,6 +8312,29 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _PreferenceImport_imported(ctx context.Context, field graphql.CollectedField, obj *model.PreferenceImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PreferenceImport_imported(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Imported, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PreferenceImport_imported(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PreferenceImport", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3285,6 +8363,378 @@ func (ec *executionContext) fieldContext_Query_me(_ context.Context, field graph
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_alerts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Alerts(ctx, fc.Args["unreadOnly"].(*bool), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
+			return ec.marshalNAlertConnection2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_reminders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_reminders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Reminders(ctx, fc.Args["messageId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Reminder) graphql.Marshaler {
+			return ec.marshalNReminder2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_reminders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reminder(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_reminders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_alertPreferences(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_alertPreferences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AlertPreferences(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertPreferences) graphql.Marshaler {
+			return ec.marshalNAlertPreferences2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertPreferences(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_alertPreferences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertPreferences(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_engagementSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_engagementSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().EngagementSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EngagementSettings) graphql.Marshaler {
+			return ec.marshalNEngagementSettings2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐEngagementSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_engagementSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EngagementSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_followability(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_followability(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Followability(ctx, fc.Args["recipients"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Followability) graphql.Marshaler {
+			return ec.marshalNFollowability2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowability(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_followability(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Followability(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_followability_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_followPreferenceHistory(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_followPreferenceHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FollowPreferenceHistory(ctx, fc.Args["target"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FollowPreferenceEntry) graphql.Marshaler {
+			return ec.marshalNFollowPreferenceEntry2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreferenceEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_followPreferenceHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FollowPreferenceEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_followPreferenceHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditLog(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditLogConnection) graphql.Marshaler {
+			return ec.marshalNAuditLogConnection2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditLogConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_recipientData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_recipientData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RecipientData(ctx, fc.Args["email"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecipientData) graphql.Marshaler {
+			return ec.marshalNRecipientData2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRecipientData(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_recipientData(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecipientData(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_recipientData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_outbox(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_outbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Outbox(ctx, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.OutboxMail) graphql.Marshaler {
+			return ec.marshalNOutboxMail2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutboxMailᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_outbox(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutboxMail(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_outbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -3421,6 +8871,138 @@ func (ec *executionContext) fieldContext_Query_engagementSummary(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_sendTimeRecommendation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_sendTimeRecommendation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SendTimeRecommendation(ctx, fc.Args["recipients"].([]string), fc.Args["after"].(*time.Time), fc.Args["count"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SendTimeSlot) graphql.Marshaler {
+			return ec.marshalNSendTimeSlot2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐSendTimeSlotᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_sendTimeRecommendation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SendTimeSlot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_sendTimeRecommendation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_templates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_templates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Templates(ctx, fc.Args["category"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Template) graphql.Marshaler {
+			return ec.marshalNTemplate2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_templates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Template(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_templates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_templateRecommendations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_templateRecommendations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TemplateRecommendations(ctx, fc.Args["category"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TemplateRecommendation) graphql.Marshaler {
+			return ec.marshalNTemplateRecommendation2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateRecommendationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_templateRecommendations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TemplateRecommendation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_templateRecommendations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3497,6 +9079,98 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Rate_mean(ctx context.Context, field graphql.CollectedField, obj *model.Rate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rate_mean(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mean, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rate_mean(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Rate_low(ctx context.Context, field graphql.CollectedField, obj *model.Rate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rate_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rate_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Rate_high(ctx context.Context, field graphql.CollectedField, obj *model.Rate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rate_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rate_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Rate_n(ctx context.Context, field graphql.CollectedField, obj *model.Rate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rate_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rate_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rate", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Recipient_email(ctx context.Context, field graphql.CollectedField, obj *model.Recipient) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3564,6 +9238,254 @@ func (ec *executionContext) _Recipient_kind(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Recipient_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Recipient", field, false, false, "RecipientKind")
+}
+
+func (ec *executionContext) _RecipientData_email(ctx context.Context, field graphql.CollectedField, obj *model.RecipientData) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecipientData_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecipientData_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecipientData", field, false, false, "String")
+}
+
+func (ec *executionContext) _RecipientData_records(ctx context.Context, field graphql.CollectedField, obj *model.RecipientData) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecipientData_records(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Records, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DataRecord) graphql.Marshaler {
+			return ec.marshalNDataRecord2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecipientData_records(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecipientData",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Reminder_id(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reminder", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Reminder_message(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AlertMessage) graphql.Marshaler {
+			return ec.marshalNAlertMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Reminder",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AlertMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Reminder_kind(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ReminderKind) graphql.Marshaler {
+			return ec.marshalNReminderKind2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reminder", field, false, false, "ReminderKind")
+}
+
+func (ec *executionContext) _Reminder_at(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reminder", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Reminder_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reminder", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Reminder_state(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ReminderState) graphql.Marshaler {
+			return ec.marshalNReminderState2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reminder", field, false, false, "ReminderState")
+}
+
+func (ec *executionContext) _Reminder_reason(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reminder", field, false, false, "String")
+}
+
+func (ec *executionContext) _Reminder_doneAt(ctx context.Context, field graphql.CollectedField, obj *model.Reminder) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reminder_doneAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DoneAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Reminder_doneAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reminder", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Render_recipients(ctx context.Context, field graphql.CollectedField, obj *model.Render) (ret graphql.Marshaler) {
@@ -3644,6 +9566,98 @@ func (ec *executionContext) fieldContext_Render_tracked(_ context.Context, field
 	return graphql.NewScalarFieldContext("Render", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _SendTimeSlot_at(ctx context.Context, field graphql.CollectedField, obj *model.SendTimeSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendTimeSlot_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SendTimeSlot_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SendTimeSlot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SendTimeSlot_score(ctx context.Context, field graphql.CollectedField, obj *model.SendTimeSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendTimeSlot_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SendTimeSlot_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SendTimeSlot", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SendTimeSlot_explanation(ctx context.Context, field graphql.CollectedField, obj *model.SendTimeSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendTimeSlot_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Explanation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SendTimeSlot_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SendTimeSlot", field, false, false, "String")
+}
+
+func (ec *executionContext) _SendTimeSlot_exploring(ctx context.Context, field graphql.CollectedField, obj *model.SendTimeSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendTimeSlot_exploring(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exploring, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SendTimeSlot_exploring(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SendTimeSlot", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Subscription_ticks(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -3686,6 +9700,431 @@ func (ec *executionContext) fieldContext_Subscription_ticks(ctx context.Context,
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_alerts(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_alerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Alerts(ctx, fc.Args["since"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Alert) graphql.Marshaler {
+			return ec.marshalNAlert2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_alerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Alert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_alerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Template_id(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Template_owner(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Owner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "String")
+}
+
+func (ec *executionContext) _Template_name(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "String")
+}
+
+func (ec *executionContext) _Template_subject(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "String")
+}
+
+func (ec *executionContext) _Template_html(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_html(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HTML, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_html(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "String")
+}
+
+func (ec *executionContext) _Template_category(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_category(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Category, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_category(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "String")
+}
+
+func (ec *executionContext) _Template_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Template_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Template) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Template_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Template_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Template", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TemplateRecommendation_template(ctx context.Context, field graphql.CollectedField, obj *model.TemplateRecommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TemplateRecommendation_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Template) graphql.Marshaler {
+			return ec.marshalNTemplate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TemplateRecommendation_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TemplateRecommendation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Template(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TemplateRecommendation_emails(ctx context.Context, field graphql.CollectedField, obj *model.TemplateRecommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TemplateRecommendation_emails(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Emails, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TemplateRecommendation_emails(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TemplateRecommendation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TemplateRecommendation_openRate(ctx context.Context, field graphql.CollectedField, obj *model.TemplateRecommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TemplateRecommendation_openRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TemplateRecommendation_openRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TemplateRecommendation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TemplateRecommendation_replyRate(ctx context.Context, field graphql.CollectedField, obj *model.TemplateRecommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TemplateRecommendation_replyRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReplyRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TemplateRecommendation_replyRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TemplateRecommendation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TemplateRecommendation_winRate(ctx context.Context, field graphql.CollectedField, obj *model.TemplateRecommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TemplateRecommendation_winRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WinRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+			return ec.marshalNRate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TemplateRecommendation_winRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TemplateRecommendation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TemplateRecommendation_recommended(ctx context.Context, field graphql.CollectedField, obj *model.TemplateRecommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TemplateRecommendation_recommended(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Recommended, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TemplateRecommendation_recommended(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TemplateRecommendation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TemplateRecommendation_why(ctx context.Context, field graphql.CollectedField, obj *model.TemplateRecommendation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TemplateRecommendation_why(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Why, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TemplateRecommendation_why(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TemplateRecommendation", field, false, false, "String")
 }
 
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
@@ -4807,6 +11246,160 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAlertPreferencesInput(ctx context.Context, obj any) (model.AlertPreferencesInput, error) {
+	var it model.AlertPreferencesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"firstOpen", "replyReceived", "linkClicked", "attachmentOpened"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "firstOpen":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("firstOpen"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FirstOpen = data
+		case "replyReceived":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replyReceived"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplyReceived = data
+		case "linkClicked":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("linkClicked"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LinkClicked = data
+		case "attachmentOpened":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attachmentOpened"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttachmentOpened = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAlertPreferencesInput unmarshals raw into the AlertPreferencesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAlertPreferencesInput(ctx context.Context, raw any) (model.AlertPreferencesInput, error) {
+	var out model.AlertPreferencesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AlertPreferencesInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputEngagementSettingsInput(ctx context.Context, obj any) (model.EngagementSettingsInput, error) {
+	var it model.EngagementSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"enabled", "trackOpens", "trackLinks", "trackAttachments", "attachmentSharing", "retentionDays", "ipStorage", "requireConsent"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "trackOpens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trackOpens"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrackOpens = data
+		case "trackLinks":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trackLinks"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrackLinks = data
+		case "trackAttachments":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trackAttachments"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrackAttachments = data
+		case "attachmentSharing":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("attachmentSharing"))
+			data, err := ec.unmarshalOAttachmentSharing2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentSharing(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AttachmentSharing = data
+		case "retentionDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RetentionDays = data
+		case "ipStorage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ipStorage"))
+			data, err := ec.unmarshalOIpStorage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐIPStorage(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IPStorage = data
+		case "requireConsent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireConsent"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireConsent = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEngagementSettingsInput unmarshals raw into the EngagementSettingsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEngagementSettingsInput(ctx context.Context, raw any) (model.EngagementSettingsInput, error) {
+	var out model.EngagementSettingsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EngagementSettingsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputFollowMessageInput(ctx context.Context, obj any) (model.FollowMessageInput, error) {
 	var it model.FollowMessageInput
 	if obj == nil {
@@ -5021,6 +11614,69 @@ func UnmarshalRecipientInput(ctx context.Context, raw any) (model.RecipientInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTemplateInput(ctx context.Context, obj any) (model.TemplateInput, error) {
+	var it model.TemplateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "subject", "html", "category"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "subject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subject"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Subject = data
+		case "html":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("html"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HTML = data
+		case "category":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("category"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Category = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTemplateInput unmarshals raw into the TemplateInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTemplateInput(ctx context.Context, raw any) (model.TemplateInput, error) {
+	var out model.TemplateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TemplateInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -5028,6 +11684,514 @@ func UnmarshalRecipientInput(ctx context.Context, raw any) (model.RecipientInput
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var alertImplementors = []string{"Alert"}
+
+func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, obj *model.Alert) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Alert")
+		case "id":
+			out.Values[i] = ec._Alert_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._Alert_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._Alert_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._Alert_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recipient":
+			out.Values[i] = ec._Alert_recipient(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "device":
+			out.Values[i] = ec._Alert_device(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._Alert_url(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reminderId":
+			out.Values[i] = ec._Alert_reminderId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reminderKind":
+			out.Values[i] = ec._Alert_reminderKind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "read":
+			out.Values[i] = ec._Alert_read(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._Alert_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertConnectionImplementors = []string{"AlertConnection"}
+
+func (ec *executionContext) _AlertConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AlertConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertConnection")
+		case "edges":
+			out.Values[i] = ec._AlertConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AlertConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertEdgeImplementors = []string{"AlertEdge"}
+
+func (ec *executionContext) _AlertEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AlertEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertEdge")
+		case "cursor":
+			out.Values[i] = ec._AlertEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AlertEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertMessageImplementors = []string{"AlertMessage"}
+
+func (ec *executionContext) _AlertMessage(ctx context.Context, sel ast.SelectionSet, obj *model.AlertMessage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertMessage")
+		case "id":
+			out.Values[i] = ec._AlertMessage_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._AlertMessage_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var alertPreferencesImplementors = []string{"AlertPreferences"}
+
+func (ec *executionContext) _AlertPreferences(ctx context.Context, sel ast.SelectionSet, obj *model.AlertPreferences) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, alertPreferencesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AlertPreferences")
+		case "firstOpen":
+			out.Values[i] = ec._AlertPreferences_firstOpen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replyReceived":
+			out.Values[i] = ec._AlertPreferences_replyReceived(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "linkClicked":
+			out.Values[i] = ec._AlertPreferences_linkClicked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attachmentOpened":
+			out.Values[i] = ec._AlertPreferences_attachmentOpened(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEdgeImplementors = []string{"AuditEdge"}
+
+func (ec *executionContext) _AuditEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEdge")
+		case "cursor":
+			out.Values[i] = ec._AuditEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AuditEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEntryImplementors = []string{"AuditEntry"}
+
+func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEntry")
+		case "at":
+			out.Values[i] = ec._AuditEntry_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._AuditEntry_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._AuditEntry_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "target":
+			out.Values[i] = ec._AuditEntry_target(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "before":
+			out.Values[i] = ec._AuditEntry_before(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "after":
+			out.Values[i] = ec._AuditEntry_after(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogConnectionImplementors = []string{"AuditLogConnection"}
+
+func (ec *executionContext) _AuditLogConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AuditLogConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogConnection")
+		case "edges":
+			out.Values[i] = ec._AuditLogConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AuditLogConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var blockedRecipientImplementors = []string{"BlockedRecipient"}
+
+func (ec *executionContext) _BlockedRecipient(ctx context.Context, sel ast.SelectionSet, obj *model.BlockedRecipient) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, blockedRecipientImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BlockedRecipient")
+		case "email":
+			out.Values[i] = ec._BlockedRecipient_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._BlockedRecipient_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dataFieldImplementors = []string{"DataField"}
+
+func (ec *executionContext) _DataField(ctx context.Context, sel ast.SelectionSet, obj *model.DataField) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dataFieldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DataField")
+		case "name":
+			out.Values[i] = ec._DataField_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._DataField_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dataRecordImplementors = []string{"DataRecord"}
+
+func (ec *executionContext) _DataRecord(ctx context.Context, sel ast.SelectionSet, obj *model.DataRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dataRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DataRecord")
+		case "source":
+			out.Values[i] = ec._DataRecord_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._DataRecord_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "id":
+			out.Values[i] = ec._DataRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._DataRecord_at(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fields":
+			out.Values[i] = ec._DataRecord_fields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var deviceImplementors = []string{"Device"}
 
@@ -5052,6 +12216,74 @@ func (ec *executionContext) _Device(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "client":
 			out.Values[i] = ec._Device_client(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var engagementSettingsImplementors = []string{"EngagementSettings"}
+
+func (ec *executionContext) _EngagementSettings(ctx context.Context, sel ast.SelectionSet, obj *model.EngagementSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, engagementSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EngagementSettings")
+		case "enabled":
+			out.Values[i] = ec._EngagementSettings_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trackOpens":
+			out.Values[i] = ec._EngagementSettings_trackOpens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trackLinks":
+			out.Values[i] = ec._EngagementSettings_trackLinks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trackAttachments":
+			out.Values[i] = ec._EngagementSettings_trackAttachments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attachmentSharing":
+			out.Values[i] = ec._EngagementSettings_attachmentSharing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retentionDays":
+			out.Values[i] = ec._EngagementSettings_retentionDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ipStorage":
+			out.Values[i] = ec._EngagementSettings_ipStorage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireConsent":
+			out.Values[i] = ec._EngagementSettings_requireConsent(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -5155,6 +12387,178 @@ func (ec *executionContext) _EngagementSummary(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var erasedCountImplementors = []string{"ErasedCount"}
+
+func (ec *executionContext) _ErasedCount(ctx context.Context, sel ast.SelectionSet, obj *model.ErasedCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasedCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ErasedCount")
+		case "what":
+			out.Values[i] = ec._ErasedCount_what(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ErasedCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var erasureImplementors = []string{"Erasure"}
+
+func (ec *executionContext) _Erasure(ctx context.Context, sel ast.SelectionSet, obj *model.Erasure) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Erasure")
+		case "email":
+			out.Values[i] = ec._Erasure_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "counts":
+			out.Values[i] = ec._Erasure_counts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var followPreferenceEntryImplementors = []string{"FollowPreferenceEntry"}
+
+func (ec *executionContext) _FollowPreferenceEntry(ctx context.Context, sel ast.SelectionSet, obj *model.FollowPreferenceEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, followPreferenceEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FollowPreferenceEntry")
+		case "target":
+			out.Values[i] = ec._FollowPreferenceEntry_target(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "preference":
+			out.Values[i] = ec._FollowPreferenceEntry_preference(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._FollowPreferenceEntry_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "by":
+			out.Values[i] = ec._FollowPreferenceEntry_by(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._FollowPreferenceEntry_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._FollowPreferenceEntry_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var followabilityImplementors = []string{"Followability"}
+
+func (ec *executionContext) _Followability(ctx context.Context, sel ast.SelectionSet, obj *model.Followability) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, followabilityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Followability")
+		case "allowed":
+			out.Values[i] = ec._Followability_allowed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blocked":
+			out.Values[i] = ec._Followability_blocked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var followedMessageImplementors = []string{"FollowedMessage"}
 
 func (ec *executionContext) _FollowedMessage(ctx context.Context, sel ast.SelectionSet, obj *model.FollowedMessage) graphql.Marshaler {
@@ -5237,6 +12641,30 @@ func (ec *executionContext) _FollowedMessage(ctx context.Context, sel ast.Select
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._FollowedMessage_interactions(ctx, field, obj)
+				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FollowedMessage_status(ctx, field, obj)
+				})
+		case "sendError":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FollowedMessage_sendError(ctx, field, obj)
+				})
+		case "sentAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FollowedMessage_sentAt(ctx, field, obj)
+				})
+		case "scheduledAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FollowedMessage_scheduledAt(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5640,10 +13068,207 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Mutation")
+		case "setReminder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setReminder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelReminder":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelReminder(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markAlertsRead":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markAlertsRead(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setAlertPreferences":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setAlertPreferences(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateEngagementSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateEngagementSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setFollowPreference":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setFollowPreference(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "importFollowPreferences":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importFollowPreferences(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liftSuppression":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_liftSuppression(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryFollow":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryFollow(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "forgetRecipient":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_forgetRecipient(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelScheduledSend":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelScheduledSend(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rescheduleSend":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rescheduleSend(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "followMessage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_followMessage(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createTemplate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createTemplate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateTemplate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateTemplate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteTemplate":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteTemplate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordOutcome":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordOutcome(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var outboxMailImplementors = []string{"OutboxMail"}
+
+func (ec *executionContext) _OutboxMail(ctx context.Context, sel ast.SelectionSet, obj *model.OutboxMail) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outboxMailImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutboxMail")
+		case "id":
+			out.Values[i] = ec._OutboxMail_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messageId":
+			out.Values[i] = ec._OutboxMail_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._OutboxMail_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._OutboxMail_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cc":
+			out.Values[i] = ec._OutboxMail_cc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bcc":
+			out.Values[i] = ec._OutboxMail_bcc(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._OutboxMail_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "html":
+			out.Values[i] = ec._OutboxMail_html(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sentAt":
+			out.Values[i] = ec._OutboxMail_sentAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._OutboxMail_url(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -5702,6 +13327,39 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var preferenceImportImplementors = []string{"PreferenceImport"}
+
+func (ec *executionContext) _PreferenceImport(ctx context.Context, sel ast.SelectionSet, obj *model.PreferenceImport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, preferenceImportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PreferenceImport")
+		case "imported":
+			out.Values[i] = ec._PreferenceImport_imported(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -5727,6 +13385,60 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_me(ctx, field)
 				})
+		case "alerts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alerts(ctx, field)
+				})
+		case "reminders":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_reminders(ctx, field)
+				})
+		case "alertPreferences":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_alertPreferences(ctx, field)
+				})
+		case "engagementSettings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_engagementSettings(ctx, field)
+				})
+		case "followability":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_followability(ctx, field)
+				})
+		case "followPreferenceHistory":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_followPreferenceHistory(ctx, field)
+				})
+		case "auditLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditLog(ctx, field)
+				})
+		case "recipientData":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_recipientData(ctx, field)
+				})
+		case "outbox":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_outbox(ctx, field)
+				})
 		case "message":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -5745,6 +13457,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_engagementSummary(ctx, field)
 				})
+		case "sendTimeRecommendation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_sendTimeRecommendation(ctx, field)
+				})
+		case "templates":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_templates(ctx, field)
+				})
+		case "templateRecommendations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_templateRecommendations(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -5758,6 +13488,54 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rateImplementors = []string{"Rate"}
+
+func (ec *executionContext) _Rate(ctx context.Context, sel ast.SelectionSet, obj *model.Rate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Rate")
+		case "mean":
+			out.Values[i] = ec._Rate_mean(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "low":
+			out.Values[i] = ec._Rate_low(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "high":
+			out.Values[i] = ec._Rate_high(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "n":
+			out.Values[i] = ec._Rate_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5800,6 +13578,112 @@ func (ec *executionContext) _Recipient(ctx context.Context, sel ast.SelectionSet
 		case "kind":
 			out.Values[i] = ec._Recipient_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var recipientDataImplementors = []string{"RecipientData"}
+
+func (ec *executionContext) _RecipientData(ctx context.Context, sel ast.SelectionSet, obj *model.RecipientData) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, recipientDataImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RecipientData")
+		case "email":
+			out.Values[i] = ec._RecipientData_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "records":
+			out.Values[i] = ec._RecipientData_records(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reminderImplementors = []string{"Reminder"}
+
+func (ec *executionContext) _Reminder(ctx context.Context, sel ast.SelectionSet, obj *model.Reminder) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reminderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Reminder")
+		case "id":
+			out.Values[i] = ec._Reminder_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._Reminder_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._Reminder_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._Reminder_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Reminder_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._Reminder_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._Reminder_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "doneAt":
+			out.Values[i] = ec._Reminder_doneAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -5862,6 +13746,54 @@ func (ec *executionContext) _Render(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var sendTimeSlotImplementors = []string{"SendTimeSlot"}
+
+func (ec *executionContext) _SendTimeSlot(ctx context.Context, sel ast.SelectionSet, obj *model.SendTimeSlot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sendTimeSlotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SendTimeSlot")
+		case "at":
+			out.Values[i] = ec._SendTimeSlot_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._SendTimeSlot_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "explanation":
+			out.Values[i] = ec._SendTimeSlot_explanation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exploring":
+			out.Values[i] = ec._SendTimeSlot_exploring(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -5877,9 +13809,142 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "ticks":
 		return ec._Subscription_ticks(ctx, fields[0])
+	case "alerts":
+		return ec._Subscription_alerts(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var templateImplementors = []string{"Template"}
+
+func (ec *executionContext) _Template(ctx context.Context, sel ast.SelectionSet, obj *model.Template) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, templateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Template")
+		case "id":
+			out.Values[i] = ec._Template_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "owner":
+			out.Values[i] = ec._Template_owner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Template_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._Template_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "html":
+			out.Values[i] = ec._Template_html(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "category":
+			out.Values[i] = ec._Template_category(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Template_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Template_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var templateRecommendationImplementors = []string{"TemplateRecommendation"}
+
+func (ec *executionContext) _TemplateRecommendation(ctx context.Context, sel ast.SelectionSet, obj *model.TemplateRecommendation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, templateRecommendationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TemplateRecommendation")
+		case "template":
+			out.Values[i] = ec._TemplateRecommendation_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "emails":
+			out.Values[i] = ec._TemplateRecommendation_emails(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openRate":
+			out.Values[i] = ec._TemplateRecommendation_openRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replyRate":
+			out.Values[i] = ec._TemplateRecommendation_replyRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "winRate":
+			out.Values[i] = ec._TemplateRecommendation_winRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recommended":
+			out.Values[i] = ec._TemplateRecommendation_recommended(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "why":
+			out.Values[i] = ec._TemplateRecommendation_why(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var userImplementors = []string{"User"}
@@ -6282,6 +14347,161 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAlert2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlert(ctx context.Context, sel ast.SelectionSet, v *model.Alert) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Alert!")
+		return graphql.Null
+	}
+	return ec._Alert(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertConnection2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertConnection(ctx context.Context, sel ast.SelectionSet, v *model.AlertConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertConnection!")
+		return graphql.Null
+	}
+	return ec._AlertConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertEdge2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AlertEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAlertEdge2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAlertEdge2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertEdge(ctx context.Context, sel ast.SelectionSet, v *model.AlertEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertEdge!")
+		return graphql.Null
+	}
+	return ec._AlertEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAlertKind2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertKind(ctx context.Context, v any) (model.AlertKind, error) {
+	var res model.AlertKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAlertKind2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertKind(ctx context.Context, sel ast.SelectionSet, v model.AlertKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAlertMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertMessage(ctx context.Context, sel ast.SelectionSet, v *model.AlertMessage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertMessage!")
+		return graphql.Null
+	}
+	return ec._AlertMessage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAlertPreferences2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertPreferences(ctx context.Context, sel ast.SelectionSet, v *model.AlertPreferences) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AlertPreferences!")
+		return graphql.Null
+	}
+	return ec._AlertPreferences(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAlertPreferencesInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAlertPreferencesInput(ctx context.Context, v any) (model.AlertPreferencesInput, error) {
+	res, err := ec.unmarshalInputAlertPreferencesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAttachmentSharing2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentSharing(ctx context.Context, v any) (model.AttachmentSharing, error) {
+	var res model.AttachmentSharing
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAttachmentSharing2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentSharing(ctx context.Context, sel ast.SelectionSet, v model.AttachmentSharing) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAuditEdge2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditEdge2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditEdge2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditEdge(ctx context.Context, sel ast.SelectionSet, v *model.AuditEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEdge!")
+		return graphql.Null
+	}
+	return ec._AuditEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditEntry2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditEntry(ctx context.Context, sel ast.SelectionSet, v *model.AuditEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEntry!")
+		return graphql.Null
+	}
+	return ec._AuditEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditLogConnection2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAuditLogConnection(ctx context.Context, sel ast.SelectionSet, v *model.AuditLogConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLogConnection!")
+		return graphql.Null
+	}
+	return ec._AuditLogConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBlockReason2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐBlockReason(ctx context.Context, v any) (model.BlockReason, error) {
+	var res model.BlockReason
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBlockReason2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐBlockReason(ctx context.Context, sel ast.SelectionSet, v model.BlockReason) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNBlockedRecipient2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐBlockedRecipientᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.BlockedRecipient) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBlockedRecipient2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐBlockedRecipient(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBlockedRecipient2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐBlockedRecipient(ctx context.Context, sel ast.SelectionSet, v *model.BlockedRecipient) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BlockedRecipient!")
+		return graphql.Null
+	}
+	return ec._BlockedRecipient(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6294,6 +14514,54 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNDataField2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DataField) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDataField2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDataField2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataField(ctx context.Context, sel ast.SelectionSet, v *model.DataField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DataField!")
+		return graphql.Null
+	}
+	return ec._DataField(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDataRecord2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DataRecord) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDataRecord2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDataRecord2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDataRecord(ctx context.Context, sel ast.SelectionSet, v *model.DataRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DataRecord!")
+		return graphql.Null
+	}
+	return ec._DataRecord(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDevice2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDevice(ctx context.Context, sel ast.SelectionSet, v *model.Device) graphql.Marshaler {
@@ -6314,12 +14582,57 @@ func (ec *executionContext) marshalNDeviceType2githubᚗcomᚋengageᚑemailᚋe
 	return v
 }
 
+func (ec *executionContext) marshalNEngagementSettings2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐEngagementSettings(ctx context.Context, sel ast.SelectionSet, v *model.EngagementSettings) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EngagementSettings!")
+		return graphql.Null
+	}
+	return ec._EngagementSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEngagementSettingsInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐEngagementSettingsInput(ctx context.Context, v any) (model.EngagementSettingsInput, error) {
+	res, err := ec.unmarshalInputEngagementSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNEngagementSummary2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐEngagementSummary(ctx context.Context, sel ast.SelectionSet, v *model.EngagementSummary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "EngagementSummary!")
 		return graphql.Null
 	}
 	return ec._EngagementSummary(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNErasedCount2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐErasedCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ErasedCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNErasedCount2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐErasedCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNErasedCount2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐErasedCount(ctx context.Context, sel ast.SelectionSet, v *model.ErasedCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ErasedCount!")
+		return graphql.Null
+	}
+	return ec._ErasedCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNErasure2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐErasure(ctx context.Context, sel ast.SelectionSet, v *model.Erasure) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Erasure!")
+		return graphql.Null
+	}
+	return ec._Erasure(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -6339,6 +14652,48 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 func (ec *executionContext) unmarshalNFollowMessageInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowMessageInput(ctx context.Context, v any) (model.FollowMessageInput, error) {
 	res, err := ec.unmarshalInputFollowMessageInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNFollowPreference2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreference(ctx context.Context, v any) (model.FollowPreference, error) {
+	var res model.FollowPreference
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFollowPreference2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreference(ctx context.Context, sel ast.SelectionSet, v model.FollowPreference) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNFollowPreferenceEntry2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreferenceEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FollowPreferenceEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFollowPreferenceEntry2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreferenceEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFollowPreferenceEntry2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowPreferenceEntry(ctx context.Context, sel ast.SelectionSet, v *model.FollowPreferenceEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FollowPreferenceEntry!")
+		return graphql.Null
+	}
+	return ec._FollowPreferenceEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFollowability2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowability(ctx context.Context, sel ast.SelectionSet, v *model.Followability) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Followability!")
+		return graphql.Null
+	}
+	return ec._Followability(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNFollowedMessage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐFollowedMessage(ctx context.Context, sel ast.SelectionSet, v *model.FollowedMessage) graphql.Marshaler {
@@ -6393,6 +14748,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -6459,6 +14843,16 @@ func (ec *executionContext) marshalNInteractionKind2githubᚗcomᚋengageᚑemai
 	return v
 }
 
+func (ec *executionContext) unmarshalNIpStorage2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐIPStorage(ctx context.Context, v any) (model.IPStorage, error) {
+	var res model.IPStorage
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIpStorage2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐIPStorage(ctx context.Context, sel ast.SelectionSet, v model.IPStorage) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNLinkStats2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐLinkStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LinkStats) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -6491,12 +14885,62 @@ func (ec *executionContext) marshalNMessageKPIs2ᚖgithubᚗcomᚋengageᚑemail
 	return ec._MessageKPIs(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNOutboxMail2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutboxMailᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.OutboxMail) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOutboxMail2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutboxMail(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOutboxMail2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutboxMail(ctx context.Context, sel ast.SelectionSet, v *model.OutboxMail) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OutboxMail!")
+		return graphql.Null
+	}
+	return ec._OutboxMail(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOutcome2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutcome(ctx context.Context, v any) (model.Outcome, error) {
+	var res model.Outcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOutcome2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐOutcome(ctx context.Context, sel ast.SelectionSet, v model.Outcome) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPreferenceImport2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐPreferenceImport(ctx context.Context, sel ast.SelectionSet, v *model.PreferenceImport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PreferenceImport!")
+		return graphql.Null
+	}
+	return ec._PreferenceImport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRate(ctx context.Context, sel ast.SelectionSet, v *model.Rate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Rate!")
+		return graphql.Null
+	}
+	return ec._Rate(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRecipient2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRecipientᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Recipient) graphql.Marshaler {
@@ -6521,6 +14965,14 @@ func (ec *executionContext) marshalNRecipient2ᚖgithubᚗcomᚋengageᚑemail�
 		return graphql.Null
 	}
 	return ec._Recipient(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRecipientData2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRecipientData(ctx context.Context, sel ast.SelectionSet, v *model.RecipientData) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RecipientData!")
+		return graphql.Null
+	}
+	return ec._RecipientData(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRecipientInput2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRecipientInputᚄ(ctx context.Context, v any) ([]*model.RecipientInput, error) {
@@ -6552,6 +15004,50 @@ func (ec *executionContext) marshalNRecipientKind2githubᚗcomᚋengageᚑemail�
 	return v
 }
 
+func (ec *executionContext) marshalNReminder2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Reminder) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReminder2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminder(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReminder2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminder(ctx context.Context, sel ast.SelectionSet, v *model.Reminder) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Reminder!")
+		return graphql.Null
+	}
+	return ec._Reminder(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReminderKind2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderKind(ctx context.Context, v any) (model.ReminderKind, error) {
+	var res model.ReminderKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReminderKind2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderKind(ctx context.Context, sel ast.SelectionSet, v model.ReminderKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReminderState2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderState(ctx context.Context, v any) (model.ReminderState, error) {
+	var res model.ReminderState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReminderState2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderState(ctx context.Context, sel ast.SelectionSet, v model.ReminderState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNRender2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRenderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Render) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -6574,6 +15070,40 @@ func (ec *executionContext) marshalNRender2ᚖgithubᚗcomᚋengageᚑemailᚋen
 		return graphql.Null
 	}
 	return ec._Render(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSendStatus2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐSendStatus(ctx context.Context, v any) (model.SendStatus, error) {
+	var res model.SendStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSendStatus2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐSendStatus(ctx context.Context, sel ast.SelectionSet, v model.SendStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSendTimeSlot2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐSendTimeSlotᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SendTimeSlot) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSendTimeSlot2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐSendTimeSlot(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSendTimeSlot2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐSendTimeSlot(ctx context.Context, sel ast.SelectionSet, v *model.SendTimeSlot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SendTimeSlot!")
+		return graphql.Null
+	}
+	return ec._SendTimeSlot(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -6617,6 +15147,59 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNTemplate2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Template) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTemplate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTemplate2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplate(ctx context.Context, sel ast.SelectionSet, v *model.Template) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Template!")
+		return graphql.Null
+	}
+	return ec._Template(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTemplateInput2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateInput(ctx context.Context, v any) (model.TemplateInput, error) {
+	res, err := ec.unmarshalInputTemplateInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTemplateRecommendation2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateRecommendationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TemplateRecommendation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTemplateRecommendation2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateRecommendation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTemplateRecommendation2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐTemplateRecommendation(ctx context.Context, sel ast.SelectionSet, v *model.TemplateRecommendation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TemplateRecommendation!")
+		return graphql.Null
+	}
+	return ec._TemplateRecommendation(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -6783,6 +15366,22 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAttachmentSharing2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentSharing(ctx context.Context, v any) (*model.AttachmentSharing, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.AttachmentSharing)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAttachmentSharing2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentSharing(ctx context.Context, sel ast.SelectionSet, v *model.AttachmentSharing) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6811,6 +15410,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalODevice2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐDevice(ctx context.Context, sel ast.SelectionSet, v *model.Device) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Device(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
@@ -6866,6 +15472,22 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOIpStorage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐIPStorage(ctx context.Context, v any) (*model.IPStorage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.IPStorage)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOIpStorage2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐIPStorage(ctx context.Context, sel ast.SelectionSet, v *model.IPStorage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOMessageFilter2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐMessageFilter(ctx context.Context, v any) (*model.MessageFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -6891,6 +15513,22 @@ func (ec *executionContext) unmarshalORecipientKind2ᚖgithubᚗcomᚋengageᚑe
 }
 
 func (ec *executionContext) marshalORecipientKind2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐRecipientKind(ctx context.Context, sel ast.SelectionSet, v *model.RecipientKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReminderKind2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderKind(ctx context.Context, v any) (*model.ReminderKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ReminderKind)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReminderKind2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐReminderKind(ctx context.Context, sel ast.SelectionSet, v *model.ReminderKind) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

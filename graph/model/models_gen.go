@@ -10,10 +10,121 @@ import (
 	"time"
 )
 
+type Alert struct {
+	ID   string    `json:"id"`
+	Kind AlertKind `json:"kind"`
+	// When it happened: the open, the click, the reply, or the reminder's due time.
+	At      time.Time     `json:"at"`
+	Message *AlertMessage `json:"message"`
+	// The recipient's address, when known (individual sending, or a reply).
+	Recipient *string `json:"recipient,omitempty"`
+	Device    *Device `json:"device,omitempty"`
+	// The link clicked or attachment opened.
+	URL *string `json:"url,omitempty"`
+	// The reminder that fired, for REMINDER.
+	ReminderID   *string       `json:"reminderId,omitempty"`
+	ReminderKind *ReminderKind `json:"reminderKind,omitempty"`
+	Read         bool          `json:"read"`
+	// Pass as `since` to resume the subscription, or `after` to page the listing.
+	Cursor string `json:"cursor"`
+}
+
+type AlertConnection struct {
+	Edges    []*AlertEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type AlertEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Alert `json:"node"`
+}
+
+// The message an alert is about; query message(id) for the rest.
+type AlertMessage struct {
+	ID      string `json:"id"`
+	Subject string `json:"subject"`
+}
+
+type AlertPreferences struct {
+	FirstOpen        bool `json:"firstOpen"`
+	ReplyReceived    bool `json:"replyReceived"`
+	LinkClicked      bool `json:"linkClicked"`
+	AttachmentOpened bool `json:"attachmentOpened"`
+}
+
+// Fields left out keep their current value.
+type AlertPreferencesInput struct {
+	FirstOpen        *bool `json:"firstOpen,omitempty"`
+	ReplyReceived    *bool `json:"replyReceived,omitempty"`
+	LinkClicked      *bool `json:"linkClicked,omitempty"`
+	AttachmentOpened *bool `json:"attachmentOpened,omitempty"`
+}
+
+type AuditEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEntry `json:"node"`
+}
+
+type AuditEntry struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Before string    `json:"before"`
+	After  string    `json:"after"`
+}
+
+type AuditLogConnection struct {
+	Edges    []*AuditEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+type BlockedRecipient struct {
+	Email  string      `json:"email"`
+	Reason BlockReason `json:"reason"`
+}
+
+type DataField struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+type DataRecord struct {
+	Source string       `json:"source"`
+	Kind   string       `json:"kind"`
+	ID     string       `json:"id"`
+	At     *time.Time   `json:"at,omitempty"`
+	Fields []*DataField `json:"fields"`
+}
+
 type Device struct {
 	Type   DeviceType `json:"type"`
 	Os     string     `json:"os"`
 	Client string     `json:"client"`
+}
+
+type EngagementSettings struct {
+	Enabled           bool              `json:"enabled"`
+	TrackOpens        bool              `json:"trackOpens"`
+	TrackLinks        bool              `json:"trackLinks"`
+	TrackAttachments  bool              `json:"trackAttachments"`
+	AttachmentSharing AttachmentSharing `json:"attachmentSharing"`
+	// Events older than this are purged; 0 keeps them.
+	RetentionDays int       `json:"retentionDays"`
+	IPStorage     IPStorage `json:"ipStorage"`
+	// Follow only recipients with an ALLOW (their own or their domain's).
+	RequireConsent bool `json:"requireConsent"`
+}
+
+type EngagementSettingsInput struct {
+	Enabled           *bool              `json:"enabled,omitempty"`
+	TrackOpens        *bool              `json:"trackOpens,omitempty"`
+	TrackLinks        *bool              `json:"trackLinks,omitempty"`
+	TrackAttachments  *bool              `json:"trackAttachments,omitempty"`
+	AttachmentSharing *AttachmentSharing `json:"attachmentSharing,omitempty"`
+	RetentionDays     *int               `json:"retentionDays,omitempty"`
+	IPStorage         *IPStorage         `json:"ipStorage,omitempty"`
+	RequireConsent    *bool              `json:"requireConsent,omitempty"`
 }
 
 type EngagementSummary struct {
@@ -32,6 +143,16 @@ type EngagementSummary struct {
 	MedianTimeToFirstOpenSeconds *float64 `json:"medianTimeToFirstOpenSeconds,omitempty"`
 }
 
+type ErasedCount struct {
+	What  string `json:"what"`
+	Count int    `json:"count"`
+}
+
+type Erasure struct {
+	Email  string         `json:"email"`
+	Counts []*ErasedCount `json:"counts"`
+}
+
 type FollowMessageInput struct {
 	Subject string `json:"subject"`
 	// The body as HTML; give this or text.
@@ -44,6 +165,22 @@ type FollowMessageInput struct {
 	// False is "Don't follow": the message is stored and rendered untracked.
 	Follow     *bool   `json:"follow,omitempty"`
 	TemplateID *string `json:"templateId,omitempty"`
+}
+
+type FollowPreferenceEntry struct {
+	// An address, a domain, or a hash standing for a forgotten address.
+	Target     string           `json:"target"`
+	Preference FollowPreference `json:"preference"`
+	At         time.Time        `json:"at"`
+	By         string           `json:"by"`
+	// ADMIN, IMPORT or ERASURE.
+	Source string  `json:"source"`
+	Note   *string `json:"note,omitempty"`
+}
+
+type Followability struct {
+	Allowed []string            `json:"allowed"`
+	Blocked []*BlockedRecipient `json:"blocked"`
 }
 
 type FollowedMessage struct {
@@ -62,6 +199,12 @@ type FollowedMessage struct {
 	Kpis         *MessageKPIs           `json:"kpis"`
 	Links        []*LinkStats           `json:"links"`
 	Interactions *InteractionConnection `json:"interactions"`
+	Status       SendStatus             `json:"status"`
+	// Why the message failed, or why the last try did not go through; written for the salesperson.
+	SendError *string    `json:"sendError,omitempty"`
+	SentAt    *time.Time `json:"sentAt,omitempty"`
+	// The send time the salesperson chose, when scheduled.
+	ScheduledAt *time.Time `json:"scheduledAt,omitempty"`
 }
 
 type FollowedMessageConnection struct {
@@ -140,12 +283,40 @@ type MessageKPIs struct {
 type Mutation struct {
 }
 
+// A mail in the local outbox, as its recipients receive it.
+type OutboxMail struct {
+	ID string `json:"id"`
+	// The followed message it renders.
+	MessageID string    `json:"messageId"`
+	From      string    `json:"from"`
+	To        []string  `json:"to"`
+	Cc        []string  `json:"cc"`
+	Bcc       []string  `json:"bcc"`
+	Subject   string    `json:"subject"`
+	HTML      string    `json:"html"`
+	SentAt    time.Time `json:"sentAt"`
+	// Where to open it in a browser, relative to Engage's address.
+	URL string `json:"url"`
+}
+
 type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
 	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
+type PreferenceImport struct {
+	Imported int `json:"imported"`
+}
+
 type Query struct {
+}
+
+// A proportion with its equal-tailed 90% credible interval (Beta posterior, uniform prior) and its trials.
+type Rate struct {
+	Mean float64 `json:"mean"`
+	Low  float64 `json:"low"`
+	High float64 `json:"high"`
+	N    int     `json:"n"`
 }
 
 type Recipient struct {
@@ -154,10 +325,27 @@ type Recipient struct {
 	Kind  RecipientKind `json:"kind"`
 }
 
+type RecipientData struct {
+	Email   string        `json:"email"`
+	Records []*DataRecord `json:"records"`
+}
+
 type RecipientInput struct {
 	Email string         `json:"email"`
 	Name  *string        `json:"name,omitempty"`
 	Kind  *RecipientKind `json:"kind,omitempty"`
+}
+
+type Reminder struct {
+	ID        string        `json:"id"`
+	Message   *AlertMessage `json:"message"`
+	Kind      ReminderKind  `json:"kind"`
+	At        time.Time     `json:"at"`
+	CreatedAt time.Time     `json:"createdAt"`
+	State     ReminderState `json:"state"`
+	// Why a SKIPPED reminder did not fire: REPLIED, OPENED or MESSAGE_GONE.
+	Reason *string    `json:"reason,omitempty"`
+	DoneAt *time.Time `json:"doneAt,omitempty"`
 }
 
 // What one group of recipients receives; with individual sending, one recipient each.
@@ -167,13 +355,235 @@ type Render struct {
 	Tracked    bool         `json:"tracked"`
 }
 
+type SendTimeSlot struct {
+	At time.Time `json:"at"`
+	// Expected engagement relative to an average hour of the week (1).
+	Score       float64 `json:"score"`
+	Explanation string  `json:"explanation"`
+	// Drawn from a posterior sample, so the model keeps learning, rather than the best estimate.
+	Exploring bool `json:"exploring"`
+}
+
 type Subscription struct {
+}
+
+type Template struct {
+	ID        string    `json:"id"`
+	Owner     string    `json:"owner"`
+	Name      string    `json:"name"`
+	Subject   string    `json:"subject"`
+	HTML      string    `json:"html"`
+	Category  string    `json:"category"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type TemplateInput struct {
+	Name     string  `json:"name"`
+	Subject  *string `json:"subject,omitempty"`
+	HTML     string  `json:"html"`
+	Category string  `json:"category"`
+}
+
+type TemplateRecommendation struct {
+	Template    *Template `json:"template"`
+	Emails      int       `json:"emails"`
+	OpenRate    *Rate     `json:"openRate"`
+	ReplyRate   *Rate     `json:"replyRate"`
+	WinRate     *Rate     `json:"winRate"`
+	Recommended bool      `json:"recommended"`
+	Why         string    `json:"why"`
 }
 
 // A signed-in person: a salesperson or an admin.
 type User struct {
 	Email   string `json:"email"`
 	IsAdmin bool   `json:"isAdmin"`
+}
+
+type AlertKind string
+
+const (
+	// The first open of a message by a person (per recipient with individual sending).
+	AlertKindFirstOpen AlertKind = "FIRST_OPEN"
+	// A follow-up reminder fell due and its condition was not met.
+	AlertKindReminder AlertKind = "REMINDER"
+	// A recipient replied.
+	AlertKindReplyReceived AlertKind = "REPLY_RECEIVED"
+	// A recipient clicked a link (off unless chosen in alertPreferences).
+	AlertKindLinkClicked AlertKind = "LINK_CLICKED"
+	// A recipient opened an attachment (off unless chosen in alertPreferences).
+	AlertKindAttachmentOpened AlertKind = "ATTACHMENT_OPENED"
+)
+
+var AllAlertKind = []AlertKind{
+	AlertKindFirstOpen,
+	AlertKindReminder,
+	AlertKindReplyReceived,
+	AlertKindLinkClicked,
+	AlertKindAttachmentOpened,
+}
+
+func (e AlertKind) IsValid() bool {
+	switch e {
+	case AlertKindFirstOpen, AlertKindReminder, AlertKindReplyReceived, AlertKindLinkClicked, AlertKindAttachmentOpened:
+		return true
+	}
+	return false
+}
+
+func (e AlertKind) String() string {
+	return string(e)
+}
+
+func (e *AlertKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AlertKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AlertKind", str)
+	}
+	return nil
+}
+
+func (e AlertKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AlertKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AlertKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type AttachmentSharing string
+
+const (
+	// Anyone with the link.
+	AttachmentSharingAnyone AttachmentSharing = "ANYONE"
+	// The message's recipients only.
+	AttachmentSharingRecipients AttachmentSharing = "RECIPIENTS"
+)
+
+var AllAttachmentSharing = []AttachmentSharing{
+	AttachmentSharingAnyone,
+	AttachmentSharingRecipients,
+}
+
+func (e AttachmentSharing) IsValid() bool {
+	switch e {
+	case AttachmentSharingAnyone, AttachmentSharingRecipients:
+		return true
+	}
+	return false
+}
+
+func (e AttachmentSharing) String() string {
+	return string(e)
+}
+
+func (e *AttachmentSharing) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AttachmentSharing(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AttachmentSharing", str)
+	}
+	return nil
+}
+
+func (e AttachmentSharing) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AttachmentSharing) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AttachmentSharing) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type BlockReason string
+
+const (
+	BlockReasonDoNotAllow         BlockReason = "DO_NOT_ALLOW"
+	BlockReasonDomainDoNotAllow   BlockReason = "DOMAIN_DO_NOT_ALLOW"
+	BlockReasonSuppressedBounce   BlockReason = "SUPPRESSED_BOUNCE"
+	BlockReasonEngagementDisabled BlockReason = "ENGAGEMENT_DISABLED"
+	// Settings require consent and the recipient gave none.
+	BlockReasonNoConsent BlockReason = "NO_CONSENT"
+)
+
+var AllBlockReason = []BlockReason{
+	BlockReasonDoNotAllow,
+	BlockReasonDomainDoNotAllow,
+	BlockReasonSuppressedBounce,
+	BlockReasonEngagementDisabled,
+	BlockReasonNoConsent,
+}
+
+func (e BlockReason) IsValid() bool {
+	switch e {
+	case BlockReasonDoNotAllow, BlockReasonDomainDoNotAllow, BlockReasonSuppressedBounce, BlockReasonEngagementDisabled, BlockReasonNoConsent:
+		return true
+	}
+	return false
+}
+
+func (e BlockReason) String() string {
+	return string(e)
+}
+
+func (e *BlockReason) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BlockReason(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BlockReason", str)
+	}
+	return nil
+}
+
+func (e BlockReason) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BlockReason) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BlockReason) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type DeviceType string
@@ -230,6 +640,61 @@ func (e *DeviceType) UnmarshalJSON(b []byte) error {
 }
 
 func (e DeviceType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type FollowPreference string
+
+const (
+	FollowPreferenceAllow      FollowPreference = "ALLOW"
+	FollowPreferenceDoNotAllow FollowPreference = "DO_NOT_ALLOW"
+)
+
+var AllFollowPreference = []FollowPreference{
+	FollowPreferenceAllow,
+	FollowPreferenceDoNotAllow,
+}
+
+func (e FollowPreference) IsValid() bool {
+	switch e {
+	case FollowPreferenceAllow, FollowPreferenceDoNotAllow:
+		return true
+	}
+	return false
+}
+
+func (e FollowPreference) String() string {
+	return string(e)
+}
+
+func (e *FollowPreference) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FollowPreference(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FollowPreference", str)
+	}
+	return nil
+}
+
+func (e FollowPreference) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FollowPreference) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FollowPreference) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -298,6 +763,119 @@ func (e InteractionKind) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type IPStorage string
+
+const (
+	IPStorageFull IPStorage = "FULL"
+	// IPv4 to its /24, IPv6 to its /48.
+	IPStorageTruncated IPStorage = "TRUNCATED"
+	IPStorageNone      IPStorage = "NONE"
+)
+
+var AllIPStorage = []IPStorage{
+	IPStorageFull,
+	IPStorageTruncated,
+	IPStorageNone,
+}
+
+func (e IPStorage) IsValid() bool {
+	switch e {
+	case IPStorageFull, IPStorageTruncated, IPStorageNone:
+		return true
+	}
+	return false
+}
+
+func (e IPStorage) String() string {
+	return string(e)
+}
+
+func (e *IPStorage) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = IPStorage(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid IpStorage", str)
+	}
+	return nil
+}
+
+func (e IPStorage) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *IPStorage) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e IPStorage) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type Outcome string
+
+const (
+	OutcomeWon  Outcome = "WON"
+	OutcomeLost Outcome = "LOST"
+)
+
+var AllOutcome = []Outcome{
+	OutcomeWon,
+	OutcomeLost,
+}
+
+func (e Outcome) IsValid() bool {
+	switch e {
+	case OutcomeWon, OutcomeLost:
+		return true
+	}
+	return false
+}
+
+func (e Outcome) String() string {
+	return string(e)
+}
+
+func (e *Outcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Outcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Outcome", str)
+	}
+	return nil
+}
+
+func (e Outcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Outcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Outcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type RecipientKind string
 
 const (
@@ -350,6 +928,189 @@ func (e *RecipientKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e RecipientKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// When a reminder fires: unless a reply arrived, unless the message was opened, or in any case.
+type ReminderKind string
+
+const (
+	ReminderKindNoReplyBy   ReminderKind = "NO_REPLY_BY"
+	ReminderKindNotOpenedBy ReminderKind = "NOT_OPENED_BY"
+	ReminderKindAnyway      ReminderKind = "ANYWAY"
+)
+
+var AllReminderKind = []ReminderKind{
+	ReminderKindNoReplyBy,
+	ReminderKindNotOpenedBy,
+	ReminderKindAnyway,
+}
+
+func (e ReminderKind) IsValid() bool {
+	switch e {
+	case ReminderKindNoReplyBy, ReminderKindNotOpenedBy, ReminderKindAnyway:
+		return true
+	}
+	return false
+}
+
+func (e ReminderKind) String() string {
+	return string(e)
+}
+
+func (e *ReminderKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReminderKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReminderKind", str)
+	}
+	return nil
+}
+
+func (e ReminderKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReminderKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReminderKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ReminderState string
+
+const (
+	ReminderStatePending ReminderState = "PENDING"
+	ReminderStateFired   ReminderState = "FIRED"
+	// Passed over at its time because its condition was met (see reason).
+	ReminderStateSkipped   ReminderState = "SKIPPED"
+	ReminderStateCancelled ReminderState = "CANCELLED"
+)
+
+var AllReminderState = []ReminderState{
+	ReminderStatePending,
+	ReminderStateFired,
+	ReminderStateSkipped,
+	ReminderStateCancelled,
+}
+
+func (e ReminderState) IsValid() bool {
+	switch e {
+	case ReminderStatePending, ReminderStateFired, ReminderStateSkipped, ReminderStateCancelled:
+		return true
+	}
+	return false
+}
+
+func (e ReminderState) String() string {
+	return string(e)
+}
+
+func (e *ReminderState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ReminderState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ReminderState", str)
+	}
+	return nil
+}
+
+func (e ReminderState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ReminderState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ReminderState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a message stands on its way to its recipients.
+type SendStatus string
+
+const (
+	// Not sent, nor scheduled.
+	SendStatusDraft SendStatus = "DRAFT"
+	// Waiting for its time, or for a retry after a temporary refusal.
+	SendStatusScheduled SendStatus = "SCHEDULED"
+	SendStatusSending   SendStatus = "SENDING"
+	SendStatusSent      SendStatus = "SENT"
+	// Not sent: `sendError` says why.
+	SendStatusFailed SendStatus = "FAILED"
+)
+
+var AllSendStatus = []SendStatus{
+	SendStatusDraft,
+	SendStatusScheduled,
+	SendStatusSending,
+	SendStatusSent,
+	SendStatusFailed,
+}
+
+func (e SendStatus) IsValid() bool {
+	switch e {
+	case SendStatusDraft, SendStatusScheduled, SendStatusSending, SendStatusSent, SendStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e SendStatus) String() string {
+	return string(e)
+}
+
+func (e *SendStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SendStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SendStatus", str)
+	}
+	return nil
+}
+
+func (e SendStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SendStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SendStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

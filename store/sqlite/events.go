@@ -3,12 +3,16 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/engage-email/engage/followed"
 )
+
+// rowsPerStatement bounds a multi-row statement: 200 events of 16 columns stay far below SQLite's
+// variable limit, and longer statements stopped paying off when measured.
+const rowsPerStatement = 200
 
 // messageDelta is what one batch adds to a message's counters.
 type messageDelta struct {
@@ -21,6 +25,12 @@ type linkKey struct {
 	link    int
 }
 
+type audienceKey struct {
+	message   string
+	recipient int
+	what      string
+}
+
 type messageInfo struct {
 	owner, subject string
 	recipients     []string
@@ -28,60 +38,96 @@ type messageInfo struct {
 
 // RecordEvents implements followed.Store: one immediate transaction per batch; the audience table's
 // primary key makes "first" a fact the database decides, so concurrent writers (even two processes on
-// one file) agree on exactly one first open.
+// one file) agree on exactly one first open. A batch costs a handful of statements whatever its size:
+// multi-row inserts whose RETURNING clause says which rows were new, one multi-row update each for
+// message and link counters, and a lookup of the messages opened for the first time.
 func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
 	defer tx.Rollback()
-	insEvent, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO events (id, message_id, kind, at, recipient, link, url,
-		ip, user_agent, method, device_type, device_os, device_client, machine, reason, rule)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: record events: %w", err)
-	}
-	defer insEvent.Close()
-	insAudience, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO audience (message_id, recipient, what, at) VALUES (?,?,?,?)")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: record events: %w", err)
-	}
-	defer insAudience.Close()
 
-	infos := map[string]*messageInfo{}
-	deltas := map[string]*messageDelta{}
-	links := map[linkKey]*[2]int{}
-	var firsts []followed.FirstOpen
-	seen := func(ev followed.Event, what string) (bool, error) {
-		res, err := insAudience.ExecContext(ctx, ev.MessageID, ev.Recipient, what, ev.At.UnixMilli())
-		if err != nil {
-			return false, err
-		}
-		n, err := res.RowsAffected()
-		return n == 1, err
-	}
+	// An id twice in one batch is one event; events of a message since erased have nothing to attach
+	// to, and the insert skips them.
+	kept := make([]followed.Event, 0, len(evs))
+	ids := make(map[string]bool, len(evs))
 	for _, ev := range evs {
-		info, err := db.messageInfo(ctx, tx, infos, ev.MessageID)
-		if errors.Is(err, followed.ErrNotFound) {
-			continue // a valid token for a message since erased: nothing to attach it to
+		if !ids[ev.ID] {
+			ids[ev.ID] = true
+			kept = append(kept, ev)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: record events: %w", err)
+	}
+	inserted, err := insertEvents(ctx, tx, kept)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: record events: %w", err)
+	}
+	fresh := kept[:0]
+	for _, ev := range kept {
+		if inserted[ev.ID] {
+			fresh = append(fresh, ev) // the others were stored before: a replay
 		}
-		at := ev.At.UnixMilli()
-		res, err := insEvent.ExecContext(ctx, ev.ID, ev.MessageID, string(ev.Kind), at, ev.Recipient, ev.Link, ev.URL,
-			ev.IP, ev.UserAgent, ev.Method, string(ev.Device.Type), ev.Device.OS, ev.Device.Client, ev.Machine, ev.Reason, ev.Rule)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: record event %s: %w", ev.ID, err)
+	}
+
+	// The first event of the batch to name an audience key claims it; the database says whether an
+	// earlier batch claimed it already.
+	claims := map[audienceKey]string{}
+	var order []audienceKey
+	claim := func(k audienceKey, id string) {
+		if _, ok := claims[k]; !ok {
+			claims[k] = id
+			order = append(order, k)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // already stored: a replay
+	}
+	for _, ev := range fresh {
+		if ev.Machine {
+			continue
 		}
+		switch ev.Kind {
+		case followed.Opened:
+			claim(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID)
+		case followed.LinkClicked:
+			claim(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev.ID)
+			claim(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev.ID)
+		}
+	}
+	byID := make(map[string]followed.Event, len(fresh))
+	for _, ev := range fresh {
+		byID[ev.ID] = ev
+	}
+	newKeys, err := insertAudience(ctx, tx, order, claims, byID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: record events: %w", err)
+	}
+	first := func(k audienceKey, id string) bool { return newKeys[k] && claims[k] == id }
+	// Owner, subject and addresses are needed only to announce first opens, rare once a message is read.
+	var opened []followed.Event
+	for _, ev := range fresh {
+		if ev.Kind == followed.Opened && !ev.Machine && first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
+			opened = append(opened, ev)
+		}
+	}
+	infos, err := messageInfos(ctx, tx, opened)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: record events: %w", err)
+	}
+
+	deltas := map[string]*messageDelta{}
+	var deltaOrder []string
+	links := map[linkKey]*[2]int{}
+	var linkOrder []linkKey
+	var firsts []followed.FirstOpen
+	for _, ev := range fresh {
 		d := deltas[ev.MessageID]
 		if d == nil {
 			d = &messageDelta{}
 			deltas[ev.MessageID] = d
+			deltaOrder = append(deltaOrder, ev.MessageID)
 		}
+		at := ev.At.UnixMilli()
 		switch ev.Kind {
 		case followed.Opened:
 			if ev.Machine {
@@ -93,12 +139,9 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 				d.firstOpen = at
 			}
 			d.lastOpen = max(d.lastOpen, at)
-			first, err := seen(ev, "open")
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: record event %s: %w", ev.ID, err)
-			}
-			if first {
+			if first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
 				d.uniqueOpens++
+				info := infos[ev.MessageID]
 				fo := followed.FirstOpen{MessageID: ev.MessageID, Owner: info.owner, Subject: info.subject,
 					Recipient: ev.Recipient, At: ev.At, Device: ev.Device}
 				if ev.Recipient >= 0 && ev.Recipient < len(info.recipients) {
@@ -112,11 +155,7 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 				continue
 			}
 			d.clicks++
-			first, err := seen(ev, "click")
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: record event %s: %w", ev.ID, err)
-			}
-			if first {
+			if first(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev.ID) {
 				d.uniqueClicks++
 			}
 			lk := linkKey{ev.MessageID, ev.Link}
@@ -124,12 +163,10 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 			if l == nil {
 				l = &[2]int{}
 				links[lk] = l
+				linkOrder = append(linkOrder, lk)
 			}
 			l[0]++
-			if first, err = seen(ev, "link:"+strconv.Itoa(ev.Link)); err != nil {
-				return nil, fmt.Errorf("sqlite: record event %s: %w", ev.ID, err)
-			}
-			if first {
+			if first(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev.ID) {
 				l[1]++
 			}
 		case followed.AttachmentOpened:
@@ -140,25 +177,11 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 			d.replies++
 		}
 	}
-	for id, d := range deltas {
-		if _, err := tx.ExecContext(ctx, `UPDATE messages SET opens = opens + ?1, unique_opens = unique_opens + ?2,
-			clicks = clicks + ?3, unique_clicks = unique_clicks + ?4, attachment_opens = attachment_opens + ?5,
-			replies = replies + ?6, machine_opens = machine_opens + ?7, machine_clicks = machine_clicks + ?8,
-			first_opened_at = CASE WHEN ?9 = 0 THEN first_opened_at
-				WHEN first_opened_at IS NULL OR first_opened_at > ?9 THEN ?9 ELSE first_opened_at END,
-			last_opened_at = CASE WHEN ?10 = 0 THEN last_opened_at
-				WHEN last_opened_at IS NULL OR last_opened_at < ?10 THEN ?10 ELSE last_opened_at END
-			WHERE id = ?11`,
-			d.opens, d.uniqueOpens, d.clicks, d.uniqueClicks, d.attachmentOpens, d.replies, d.machineOpens,
-			d.machineClicks, d.firstOpen, d.lastOpen, id); err != nil {
-			return nil, fmt.Errorf("sqlite: record events: counters of %s: %w", id, err)
-		}
+	if err := updateCounters(ctx, tx, deltaOrder, deltas); err != nil {
+		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
-	for k, l := range links {
-		if _, err := tx.ExecContext(ctx, `UPDATE links SET clicks = clicks + ?, unique_clicks = unique_clicks + ?
-			WHERE message_id = ? AND idx = ?`, l[0], l[1], k.message, k.link); err != nil {
-			return nil, fmt.Errorf("sqlite: record events: link %d of %s: %w", k.link, k.message, err)
-		}
+	if err := updateLinks(ctx, tx, linkOrder, links); err != nil {
+		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlite: record events: commit: %w", err)
@@ -166,40 +189,194 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	return firsts, nil
 }
 
-func (db *DB) messageInfo(ctx context.Context, tx *sql.Tx, cache map[string]*messageInfo, id string) (*messageInfo, error) {
-	if info, ok := cache[id]; ok {
-		if info == nil {
-			return nil, followed.ErrNotFound
+// placeholders returns n groups of cols question marks, "(?,?),(?,?)".
+func placeholders(n, cols int) string {
+	row := "(" + strings.Repeat("?,", cols-1) + "?)"
+	var b strings.Builder
+	b.Grow(n * (len(row) + 1))
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		return info, nil
+		b.WriteString(row)
 	}
-	info := &messageInfo{}
-	var individual bool
-	err := tx.QueryRowContext(ctx, "SELECT owner, subject, individual FROM messages WHERE id = ?", id).Scan(&info.owner, &info.subject, &individual)
-	if errors.Is(err, sql.ErrNoRows) {
-		cache[id] = nil
-		return nil, followed.ErrNotFound
+	return b.String()
+}
+
+// chunks calls fn with [lo, hi) windows of at most rowsPerStatement over n items.
+func chunks(n int, fn func(lo, hi int) error) error {
+	for lo := 0; lo < n; lo += rowsPerStatement {
+		if err := fn(lo, min(lo+rowsPerStatement, n)); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("message %s: %w", id, err)
+	return nil
+}
+
+// messageInfos looks up the messages evs name.
+func messageInfos(ctx context.Context, tx *sql.Tx, evs []followed.Event) (map[string]*messageInfo, error) {
+	infos := map[string]*messageInfo{}
+	var ids []any
+	for _, ev := range evs {
+		if _, ok := infos[ev.MessageID]; !ok {
+			infos[ev.MessageID] = nil
+			ids = append(ids, ev.MessageID)
+		}
 	}
-	if individual {
-		rows, err := tx.QueryContext(ctx, "SELECT email FROM recipients WHERE message_id = ? ORDER BY idx", id)
+	var individual []any
+	err := chunks(len(ids), func(lo, hi int) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id, owner, subject, individual FROM messages WHERE id IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", hi-lo), ",")+")", ids[lo:hi]...)
 		if err != nil {
-			return nil, fmt.Errorf("recipients of %s: %w", id, err)
+			return fmt.Errorf("messages: %w", err)
 		}
 		for rows.Next() {
-			var e string
-			if err := rows.Scan(&e); err != nil {
+			var id string
+			var ind bool
+			info := &messageInfo{}
+			if err := rows.Scan(&id, &info.owner, &info.subject, &ind); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("recipients of %s: %w", id, err)
+				return fmt.Errorf("messages: %w", err)
 			}
-			info.recipients = append(info.recipients, e)
+			infos[id] = info
+			if ind {
+				individual = append(individual, id)
+			}
 		}
 		if err := closeRows(rows); err != nil {
-			return nil, fmt.Errorf("recipients of %s: %w", id, err)
+			return fmt.Errorf("messages: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	cache[id] = info
-	return info, nil
+	err = chunks(len(individual), func(lo, hi int) error {
+		rows, err := tx.QueryContext(ctx, "SELECT message_id, email FROM recipients WHERE message_id IN ("+
+			strings.TrimSuffix(strings.Repeat("?,", hi-lo), ",")+") ORDER BY message_id, idx", individual[lo:hi]...)
+		if err != nil {
+			return fmt.Errorf("recipients: %w", err)
+		}
+		for rows.Next() {
+			var id, email string
+			if err := rows.Scan(&id, &email); err != nil {
+				rows.Close()
+				return fmt.Errorf("recipients: %w", err)
+			}
+			infos[id].recipients = append(infos[id].recipients, email)
+		}
+		if err := closeRows(rows); err != nil {
+			return fmt.Errorf("recipients: %w", err)
+		}
+		return nil
+	})
+	return infos, err
+}
+
+// insertEvents inserts the events of messages that exist (ids unique within the batch) and returns the
+// ids that were new.
+func insertEvents(ctx context.Context, tx *sql.Tx, evs []followed.Event) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(evs))
+	args := make([]any, 0, rowsPerStatement*16)
+	err := chunks(len(evs), func(lo, hi int) error {
+		args = args[:0]
+		for _, ev := range evs[lo:hi] {
+			args = append(args, ev.ID, ev.MessageID, string(ev.Kind), ev.At.UnixMilli(), ev.Recipient, ev.Link, ev.URL,
+				ev.IP, ev.UserAgent, ev.Method, string(ev.Device.Type), ev.Device.OS, ev.Device.Client, ev.Machine, ev.Reason, ev.Rule)
+		}
+		rows, err := tx.QueryContext(ctx, `INSERT OR IGNORE INTO events (id, message_id, kind, at, recipient, link, url,
+			ip, user_agent, method, device_type, device_os, device_client, machine, reason, rule)
+			SELECT * FROM (VALUES `+placeholders(hi-lo, 16)+`) AS v WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = v.column2) RETURNING id`, args...)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("insert events: %w", err)
+			}
+			inserted[id] = true
+		}
+		if err := closeRows(rows); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		return nil
+	})
+	return inserted, err
+}
+
+// insertAudience claims the keys in order, each at the time of the event that claims it, and returns
+// the keys no earlier batch had claimed.
+func insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey, claims map[audienceKey]string,
+	byID map[string]followed.Event) (map[audienceKey]bool, error) {
+	fresh := make(map[audienceKey]bool, len(keys))
+	args := make([]any, 0, rowsPerStatement*4)
+	err := chunks(len(keys), func(lo, hi int) error {
+		args = args[:0]
+		for _, k := range keys[lo:hi] {
+			args = append(args, k.message, k.recipient, k.what, byID[claims[k]].At.UnixMilli())
+		}
+		rows, err := tx.QueryContext(ctx, "INSERT OR IGNORE INTO audience (message_id, recipient, what, at) VALUES "+
+			placeholders(hi-lo, 4)+" RETURNING message_id, recipient, what", args...)
+		if err != nil {
+			return fmt.Errorf("insert audience: %w", err)
+		}
+		for rows.Next() {
+			var k audienceKey
+			if err := rows.Scan(&k.message, &k.recipient, &k.what); err != nil {
+				rows.Close()
+				return fmt.Errorf("insert audience: %w", err)
+			}
+			fresh[k] = true
+		}
+		if err := closeRows(rows); err != nil {
+			return fmt.Errorf("insert audience: %w", err)
+		}
+		return nil
+	})
+	return fresh, err
+}
+
+// updateCounters adds each message's delta with one UPDATE ... FROM per chunk of messages.
+func updateCounters(ctx context.Context, tx *sql.Tx, ids []string, deltas map[string]*messageDelta) error {
+	args := make([]any, 0, rowsPerStatement*11)
+	return chunks(len(ids), func(lo, hi int) error {
+		args = args[:0]
+		for _, id := range ids[lo:hi] {
+			d := deltas[id]
+			args = append(args, id, d.opens, d.uniqueOpens, d.clicks, d.uniqueClicks, d.attachmentOpens, d.replies,
+				d.machineOpens, d.machineClicks, d.firstOpen, d.lastOpen)
+		}
+		if _, err := tx.ExecContext(ctx, `WITH d(id, o, uo, c, uc, ao, r, mo, mc, fo, lo) AS (VALUES `+placeholders(hi-lo, 11)+`)
+			UPDATE messages SET opens = opens + d.o, unique_opens = unique_opens + d.uo, clicks = clicks + d.c,
+				unique_clicks = unique_clicks + d.uc, attachment_opens = attachment_opens + d.ao, replies = replies + d.r,
+				machine_opens = machine_opens + d.mo, machine_clicks = machine_clicks + d.mc,
+				first_opened_at = CASE WHEN d.fo = 0 THEN first_opened_at
+					WHEN first_opened_at IS NULL OR first_opened_at > d.fo THEN d.fo ELSE first_opened_at END,
+				last_opened_at = CASE WHEN d.lo = 0 THEN last_opened_at
+					WHEN last_opened_at IS NULL OR last_opened_at < d.lo THEN d.lo ELSE last_opened_at END
+			FROM d WHERE messages.id = d.id`, args...); err != nil {
+			return fmt.Errorf("counters of %d messages: %w", hi-lo, err)
+		}
+		return nil
+	})
+}
+
+// updateLinks adds each link's clicks with one UPDATE ... FROM per chunk of links.
+func updateLinks(ctx context.Context, tx *sql.Tx, keys []linkKey, links map[linkKey]*[2]int) error {
+	args := make([]any, 0, rowsPerStatement*4)
+	return chunks(len(keys), func(lo, hi int) error {
+		args = args[:0]
+		for _, k := range keys[lo:hi] {
+			l := links[k]
+			args = append(args, k.message, k.link, l[0], l[1])
+		}
+		if _, err := tx.ExecContext(ctx, `WITH d(mid, idx, c, uc) AS (VALUES `+placeholders(hi-lo, 4)+`)
+			UPDATE links SET clicks = clicks + d.c, unique_clicks = unique_clicks + d.uc
+			FROM d WHERE links.message_id = d.mid AND links.idx = d.idx`, args...); err != nil {
+			return fmt.Errorf("clicks of %d links: %w", hi-lo, err)
+		}
+		return nil
+	})
 }

@@ -12,7 +12,8 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		db := sqlite.OpenTemp(t)
-		return storetest.Stores{Followed: db}
+		return storetest.Stores{Followed: db, Alerts: db, Consent: db, FollowedEraser: db.FollowedEraser(), Recommend: db,
+			Delivery: db, Outbox: db}
 	})
 }
 

@@ -5,15 +5,31 @@ package storetest
 import (
 	"testing"
 
+	"github.com/engage-email/engage/alerts"
+	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 )
 
 // Stores are a backend's implementations of the features' store interfaces, all on one fresh database.
 type Stores struct {
 	Followed followed.Store
+	Alerts   alerts.Store
+	Consent  consent.Store
+	// FollowedEraser erases recipients from the same database Followed writes to.
+	FollowedEraser consent.Eraser
+	// Recommend reads send-time histograms from the database Followed writes to, and keeps templates.
+	Recommend RecommendStore
+	// Delivery keeps send jobs for messages in the database Followed writes to; Outbox is local mode's mailbox.
+	Delivery delivery.Store
+	Outbox   delivery.OutboxStore
 }
 
 // Run runs the whole suite; open returns fresh, empty stores for each test.
 func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("followed", func(t *testing.T) { runFollowed(t, open) })
+	t.Run("alerts", func(t *testing.T) { runAlerts(t, open) })
+	t.Run("consent", func(t *testing.T) { runConsent(t, open) })
+	t.Run("recommend", func(t *testing.T) { runRecommend(t, open) })
+	t.Run("delivery", func(t *testing.T) { runDelivery(t, open) })
 }

@@ -1,0 +1,306 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/followed"
+)
+
+const (
+	replayPage = 100
+	tailPage   = 500
+	// MaxPage caps a page of the alert listing.
+	MaxPage = 100
+	// MaxMarkRead caps the ids one markAlertsRead call may name.
+	MaxMarkRead = 500
+	// MaxReminderAhead is how far ahead a reminder may be set.
+	MaxReminderAhead = 366 * 24 * time.Hour
+)
+
+// Options tune the service; the zero value gives the defaults.
+type Options struct {
+	Instance           string        // this process's name on reminder leases; default a random id
+	Buffer             int           // alerts a subscriber may fall behind by before it is told to resync; default 64
+	TailInterval       time.Duration // how often other instances' alerts are looked for; default 200ms
+	ReminderInterval   time.Duration // how often due reminders are claimed; default 1s
+	Lease              time.Duration // how long a claimed reminder is this instance's alone; default 30s
+	EngagementInterval time.Duration // how often new clicks, attachment opens and replies are read; default 1s
+	Log                *slog.Logger
+	Now                func() time.Time
+}
+
+// Service stores alerts, fires reminders and streams both to subscribers; one per process, all
+// processes sharing one store.
+type Service struct {
+	store    Store
+	messages Messages
+	opts     Options
+	log      *slog.Logger
+	hub      *hub
+	wake     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New returns a service; call Start to run its loops.
+func New(store Store, messages Messages, opts Options) *Service {
+	if opts.Instance == "" {
+		opts.Instance = followed.NewID(time.Now())
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 64
+	}
+	if opts.TailInterval <= 0 {
+		opts.TailInterval = 200 * time.Millisecond
+	}
+	if opts.ReminderInterval <= 0 {
+		opts.ReminderInterval = time.Second
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 30 * time.Second
+	}
+	if opts.EngagementInterval <= 0 {
+		opts.EngagementInterval = time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{store: store, messages: messages, opts: opts, log: opts.Log, hub: newHub(), wake: make(chan struct{}, 1)}
+}
+
+// Start reads where the alert tail stands and starts the tailer, the reminder scheduler and the
+// engagement watcher; they stop when ctx is done (Wait waits for them).
+func (s *Service) Start(ctx context.Context) error {
+	last, err := s.store.LastAlertSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("alerts: start: %w", err)
+	}
+	for _, loop := range []func(context.Context){
+		func(ctx context.Context) { s.tail(ctx, last) },
+		s.schedule,
+		s.watchEngagements,
+	} {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); loop(ctx) }()
+	}
+	return nil
+}
+
+// Wait blocks until the loops started by Start have returned.
+func (s *Service) Wait() { s.wg.Wait() }
+
+// Subscribers is how many subscriptions this instance is serving.
+func (s *Service) Subscribers() int { return s.hub.count() }
+
+// FirstOpens implements followed.FirstOpenHandler: it stores a FIRST_OPEN alert per first open (the
+// store keeps one per message and recipient however often it is told) and wakes the tailer.
+func (s *Service) FirstOpens(ctx context.Context, opens []followed.FirstOpen) {
+	prefs := map[string]Preferences{}
+	var as []Alert
+	for _, fo := range opens {
+		p, err := s.preferences(ctx, prefs, fo.Owner)
+		if err != nil {
+			s.log.ErrorContext(ctx, "first-open alert not stored", "message", fo.MessageID, "err", err)
+			continue
+		}
+		if !p.Wants(FirstOpen) {
+			continue
+		}
+		as = append(as, Alert{
+			ID: followed.NewID(s.opts.Now()), Key: fmt.Sprintf("first_open:%s:%d", fo.MessageID, fo.Recipient),
+			Owner: fo.Owner, Kind: FirstOpen, At: fo.At.UTC(), MessageID: fo.MessageID, Subject: fo.Subject,
+			Recipient: fo.Email, Device: fo.Device,
+		})
+	}
+	if len(as) == 0 {
+		return
+	}
+	if _, err := s.store.AppendAlerts(ctx, as); err != nil {
+		s.log.ErrorContext(ctx, "first-open alerts not stored", "count", len(as), "err", err)
+		return
+	}
+	s.notify()
+}
+
+func (s *Service) preferences(ctx context.Context, cache map[string]Preferences, owner string) (Preferences, error) {
+	if p, ok := cache[owner]; ok {
+		return p, nil
+	}
+	p, err := s.store.AlertPreferences(ctx, owner)
+	if err != nil {
+		return Preferences{}, fmt.Errorf("alerts: preferences of %s: %w", owner, err)
+	}
+	cache[owner] = p
+	return p, nil
+}
+
+// notify wakes the tailer so that an alert stored here reaches this instance's subscribers at once.
+func (s *Service) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// AlertPage is one page of the caller's alerts, newest first.
+type AlertPage struct {
+	Alerts  []Alert
+	HasNext bool
+}
+
+// List pages through the caller's alerts, newest first; after is the cursor of the last alert seen.
+func (s *Service) List(ctx context.Context, who auth.Identity, unreadOnly bool, first int, after string) (AlertPage, error) {
+	switch {
+	case first < 0:
+		return AlertPage{}, fmt.Errorf("%w: first must not be negative", followed.ErrBadInput)
+	case first == 0:
+		first = 20
+	case first > MaxPage:
+		first = MaxPage
+	}
+	q := AlertQuery{Owner: who.Email, UnreadOnly: unreadOnly, Limit: first + 1}
+	if after != "" {
+		seq, err := DecodeCursor(after)
+		if err != nil {
+			return AlertPage{}, err
+		}
+		if seq == 0 {
+			return AlertPage{Alerts: []Alert{}}, nil
+		}
+		q.Before = seq
+	}
+	as, err := s.store.ListAlerts(ctx, q)
+	if err != nil {
+		return AlertPage{}, fmt.Errorf("alerts: list: %w", err)
+	}
+	p := AlertPage{Alerts: as, HasNext: len(as) > first}
+	if p.HasNext {
+		p.Alerts = as[:first]
+	}
+	return p, nil
+}
+
+// MarkRead marks the caller's alerts among ids read and returns how many were unread; ids of other
+// people's alerts change nothing.
+func (s *Service) MarkRead(ctx context.Context, who auth.Identity, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("%w: give at least one alert id", followed.ErrBadInput)
+	}
+	if len(ids) > MaxMarkRead {
+		return 0, fmt.Errorf("%w: %d alert ids, over the limit of %d", followed.ErrBadInput, len(ids), MaxMarkRead)
+	}
+	for _, id := range ids {
+		if id == "" {
+			return 0, fmt.Errorf("%w: an alert id is empty", followed.ErrBadInput)
+		}
+	}
+	n, err := s.store.MarkAlertsRead(ctx, who.Email, ids, s.opts.Now().UTC())
+	if err != nil {
+		return 0, fmt.Errorf("alerts: mark read: %w", err)
+	}
+	return n, nil
+}
+
+// Preferences returns the caller's alert preferences.
+func (s *Service) Preferences(ctx context.Context, who auth.Identity) (Preferences, error) {
+	p, err := s.store.AlertPreferences(ctx, who.Email)
+	if err != nil {
+		return Preferences{}, fmt.Errorf("alerts: preferences: %w", err)
+	}
+	return p, nil
+}
+
+// SetPreferences stores the caller's alert preferences.
+func (s *Service) SetPreferences(ctx context.Context, who auth.Identity, p Preferences) (Preferences, error) {
+	if err := s.store.SetAlertPreferences(ctx, who.Email, p); err != nil {
+		return Preferences{}, fmt.Errorf("alerts: set preferences: %w", err)
+	}
+	return p, nil
+}
+
+// SetReminder sets a follow-up reminder on one of the caller's own messages, due at a future time.
+func (s *Service) SetReminder(ctx context.Context, who auth.Identity, messageID string, c Condition, at time.Time) (Reminder, error) {
+	if !c.Valid() {
+		return Reminder{}, fmt.Errorf("%w: unknown reminder kind %q", followed.ErrBadInput, c)
+	}
+	now := s.opts.Now().UTC()
+	at = at.UTC().Truncate(time.Millisecond)
+	if !at.After(now) {
+		return Reminder{}, fmt.Errorf("%w: the reminder time %s is in the past", followed.ErrBadInput, at.Format(time.RFC3339))
+	}
+	if at.Sub(now) > MaxReminderAhead {
+		return Reminder{}, fmt.Errorf("%w: the reminder time %s is more than a year ahead", followed.ErrBadInput, at.Format(time.RFC3339))
+	}
+	m, err := s.messages.Message(ctx, messageID)
+	if err == nil && m.Owner != who.Email {
+		err = followed.ErrNotFound // reminders are on one's own messages; others' ids answer as absent
+	}
+	if err != nil {
+		return Reminder{}, fmt.Errorf("alerts: reminder on message %s: %w", messageID, err)
+	}
+	if c == NotOpenedBy && !m.Following {
+		return Reminder{}, fmt.Errorf("%w: the message is not followed, so its opens are not known: use NO_REPLY_BY or ANYWAY", followed.ErrBadInput)
+	}
+	r := Reminder{ID: followed.NewID(now), Owner: who.Email, MessageID: m.ID, Subject: m.Subject, Condition: c,
+		DueAt: at, CreatedAt: now.Truncate(time.Millisecond), State: Pending}
+	if err := s.store.CreateReminder(ctx, r); err != nil {
+		return Reminder{}, fmt.Errorf("alerts: store reminder: %w", err)
+	}
+	return r, nil
+}
+
+// CancelReminder cancels one of the caller's pending reminders; cancelling twice is harmless, but a
+// reminder that already fired or was skipped cannot be cancelled.
+func (s *Service) CancelReminder(ctx context.Context, who auth.Identity, id string) (Reminder, error) {
+	r, err := s.store.CancelReminder(ctx, who.Email, id, s.opts.Now().UTC())
+	if err != nil {
+		return Reminder{}, fmt.Errorf("alerts: cancel reminder %s: %w", id, err)
+	}
+	if r.State != Cancelled {
+		return Reminder{}, fmt.Errorf("%w: the reminder is already %s", followed.ErrBadInput, r.State)
+	}
+	return r, nil
+}
+
+// Reminders lists the caller's reminders, of one message when messageID is set, soonest due first.
+func (s *Service) Reminders(ctx context.Context, who auth.Identity, messageID string) ([]Reminder, error) {
+	rs, err := s.store.Reminders(ctx, who.Email, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("alerts: reminders: %w", err)
+	}
+	return rs, nil
+}
+
+// settle decides a due reminder at its time: the condition is read from the message's counters now,
+// so a reply or an open that arrived before the due time passes it over.
+func (s *Service) settle(ctx context.Context, r Reminder) (Reminder, *Alert, error) {
+	now := s.opts.Now().UTC()
+	r.DoneAt = now
+	m, err := s.messages.Message(ctx, r.MessageID)
+	if errors.Is(err, followed.ErrNotFound) {
+		r.State, r.Reason = Skipped, "MESSAGE_GONE"
+		return r, nil, nil
+	}
+	if err != nil {
+		return r, nil, fmt.Errorf("alerts: reminder %s: %w", r.ID, err)
+	}
+	switch {
+	case r.Condition == NoReplyBy && m.Counters.Replies > 0:
+		r.State, r.Reason = Skipped, "REPLIED"
+		return r, nil, nil
+	case r.Condition == NotOpenedBy && m.Counters.UniqueOpens > 0:
+		r.State, r.Reason = Skipped, "OPENED"
+		return r, nil, nil
+	}
+	r.State = Fired
+	return r, &Alert{ID: followed.NewID(now), Key: "reminder:" + r.ID, Owner: r.Owner, Kind: ReminderDue, At: r.DueAt,
+		MessageID: r.MessageID, Subject: m.Subject, Reminder: r.ID, Condition: r.Condition}, nil
+}

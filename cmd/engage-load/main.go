@@ -1,0 +1,195 @@
+// Command engage-load drives tracking traffic (pixels and redirects) at Engage over loopback and at a
+// bare GIF handler in the same run, prints req/s and latency as a ratio of the bare figure, then checks
+// that every acknowledged hit was stored.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "engage-load:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line.
+type options struct {
+	concurrency int
+	duration    time.Duration
+	kind        string
+	addr        string
+	user        string
+	messages    int
+	settle      time.Duration
+	slice       time.Duration
+	cpuprofile  string
+}
+
+func parseFlags(args []string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("engage-load", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.IntVar(&o.concurrency, "concurrency", 64, "connections (and goroutines) per target")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each target is driven")
+	fs.StringVar(&o.kind, "kind", "both", "pixel, click or both")
+	fs.StringVar(&o.addr, "addr", "", "host:port of a running Engage (loopback); empty starts one in-process on a temporary data dir")
+	fs.StringVar(&o.user, "user", "load@contoso.com", "local-mode user that follows the messages")
+	fs.IntVar(&o.messages, "messages", 100, "followed messages the traffic is spread over")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for spooled hits to reach the store before checking")
+	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (load, bare handler and in-process Engage) to this file")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.concurrency < 1 || o.concurrency > 4096:
+		return o, fmt.Errorf("-concurrency %d: want 1 to 4096", o.concurrency)
+	case o.duration <= 0 || o.duration > 10*time.Minute:
+		return o, fmt.Errorf("-duration %s: want more than 0 and at most 10m", o.duration)
+	case o.kind != "pixel" && o.kind != "click" && o.kind != "both":
+		return o, fmt.Errorf("-kind %q: want pixel, click or both", o.kind)
+	case o.messages < 1 || o.messages > 10000:
+		return o, fmt.Errorf("-messages %d: want 1 to 10000", o.messages)
+	case o.slice < 100*time.Millisecond:
+		return o, fmt.Errorf("-slice %s: want at least 100ms", o.slice)
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if o.addr != "" {
+		if err := loopbackAddr(o.addr); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parseFlags(args, out)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	addr := o.addr
+	var eng *engage
+	if addr == "" {
+		dir, err := os.MkdirTemp("", "engage-load-*")
+		if err != nil {
+			return fmt.Errorf("temp data dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		if eng, err = startEngage(ctx, dir); err != nil {
+			return err
+		}
+		defer eng.stop()
+		addr = eng.addr
+	}
+	bare, err := startBare(ctx)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+
+	targets, err := follow(ctx, addr, o.user, o.messages)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "engage-load: %d connections, %s per run, %d messages, engage at %s, bare handler at %s, GOMAXPROCS %d\n",
+		o.concurrency, o.duration, o.messages, addr, bare.addr, gomaxprocs())
+	fmt.Fprintf(out, "each target gets %s per kind, in alternating slices of %s\n", o.duration, o.slice)
+	before, err := storedTotals(ctx, addr, o.user, targets)
+	if err != nil {
+		return err
+	}
+
+	var results []result
+	kinds := []string{"pixel", "click"}
+	if o.kind != "both" {
+		kinds = []string{o.kind}
+	}
+	acked := map[string]int{}
+	for _, k := range kinds {
+		// The two targets take turns in short slices, so that whatever else the machine is doing
+		// weighs on both alike and the ratio stays meaningful on a shared machine.
+		bareURLs, engageURLs := bare.urls(k), targets.urls(k, addr)
+		b, e := result{name: "bare " + k}, result{name: "engage " + k}
+		for left := o.duration; left > 0; left -= o.slice {
+			slice := min(left, o.slice)
+			rb, err := drive(ctx, b.name, bareURLs, k, o.concurrency, slice)
+			if err != nil {
+				return err
+			}
+			re, err := drive(ctx, e.name, engageURLs, k, o.concurrency, slice)
+			if err != nil {
+				return err
+			}
+			b.add(rb)
+			e.add(re)
+		}
+		b.sort()
+		e.sort()
+		e.ratio = e.rps() / b.rps()
+		results = append(results, b, e)
+		acked[k] = e.ok
+	}
+	printTable(out, results)
+	if eng != nil {
+		st := eng.recorder.Stats()
+		fmt.Fprintf(out, "recorder: %d committed in %d commits (%.1f per commit), %d spooled, %d replayed, %d failed, %d pending in the spool\n",
+			st.Recorded, st.Commits, float64(st.Recorded)/float64(max(1, st.Commits)), st.Spooled, st.Replayed, st.Failed, st.SpoolPending)
+	}
+	return check(ctx, out, addr, o.user, targets, before, acked, o.settle)
+}
+
+// check waits (up to settle) for the store to hold every acknowledged hit and reports the outcome; more
+// stored than acknowledged can only be hits whose answer was lost, fewer is a lost event.
+func check(ctx context.Context, out io.Writer, addr, user string, targets *followedSet, before totals, acked map[string]int, settle time.Duration) error {
+	deadline := time.Now().Add(settle)
+	for {
+		now, err := storedTotals(ctx, addr, user, targets)
+		if err != nil {
+			return err
+		}
+		opens, clicks := now.opens-before.opens, now.clicks-before.clicks
+		done := opens >= acked["pixel"] && clicks >= acked["click"]
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
+			fmt.Fprintf(out, "stored vs acknowledged: opens %d / %d, clicks %d / %d: ", opens, acked["pixel"], clicks, acked["click"])
+			if opens == acked["pixel"] && clicks == acked["click"] {
+				fmt.Fprintln(out, "OK, every acknowledged hit stored once")
+				return nil
+			}
+			if done {
+				fmt.Fprintln(out, "OK, every acknowledged hit stored (the surplus were hits whose answer did not arrive)")
+				return nil
+			}
+			fmt.Fprintln(out, "MISSING")
+			return errors.New("acknowledged hits are missing from the store")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,217 @@
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/followed"
+)
+
+// Options tune the service and its worker; the zero value is fine for production.
+type Options struct {
+	// Instance names this process as a lease holder; default random.
+	Instance string
+	// Lease is how long a claimed job is this instance's; a call to the mailer is cut off before it ends,
+	// so a job is never worked on by two instances at once. Default 2 minutes.
+	Lease time.Duration
+	// PollEvery is how often the worker looks for due jobs; default 5 seconds.
+	PollEvery time.Duration
+	// Concurrency is how many jobs the worker sends at once; default 4.
+	Concurrency int
+	// RetryBase and RetryMax bound the backoff between tries when the mailer named no wait; defaults
+	// 30 seconds and 15 minutes.
+	RetryBase, RetryMax time.Duration
+	// MaxAttempts is how many tries a job gets before it fails; default 8.
+	MaxAttempts int
+	Now         func() time.Time
+	Log         *slog.Logger
+}
+
+// Service sends messages now or later and answers where each stands.
+type Service struct {
+	store    Store
+	messages Messages
+	mailer   Mailer
+	opts     Options
+}
+
+// New returns a Service; run its worker with Run.
+func New(store Store, messages Messages, mailer Mailer, opts Options) *Service {
+	if opts.Instance == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		opts.Instance = "engage-" + hex.EncodeToString(b[:])
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 2 * time.Minute
+	}
+	if opts.PollEvery <= 0 {
+		opts.PollEvery = 5 * time.Second
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = 30 * time.Second
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 15 * time.Minute
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, messages: messages, mailer: mailer, opts: opts}
+}
+
+// Instance is the name this service holds leases under.
+func (s *Service) Instance() string { return s.opts.Instance }
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Millisecond) }
+
+// own returns the caller's message; another salesperson's (even for an admin, who may read it but not
+// send as its owner) is followed.ErrNotFound.
+func (s *Service) own(ctx context.Context, who auth.Identity, id string) (followed.Message, error) {
+	m, err := s.messages.Message(ctx, id)
+	if err != nil {
+		return followed.Message{}, fmt.Errorf("delivery: message %s: %w", id, err)
+	}
+	if m.Owner != who.Email {
+		return followed.Message{}, fmt.Errorf("delivery: message %s: %w", id, followed.ErrNotFound)
+	}
+	return m, nil
+}
+
+// Send sends the caller's message now (at zero), with their own credential, or schedules it for at.
+// It answers the job as it stands afterwards: SENT, SCHEDULED (at, or a retry after a temporary
+// refusal) or FAILED with the reason.
+func (s *Service) Send(ctx context.Context, who auth.Identity, id string, at time.Time) (Job, error) {
+	m, err := s.own(ctx, who, id)
+	if err != nil {
+		return Job{}, err
+	}
+	now := s.now()
+	if !at.IsZero() && !at.After(now) {
+		return Job{}, fmt.Errorf("%w: the send time %s is not in the future", followed.ErrBadInput, at.UTC().Format(time.RFC3339))
+	}
+	j := Job{MessageID: m.ID, Owner: m.Owner, CreatedAt: now}
+	if at.IsZero() {
+		// Leased to this instance from the start: a worker finds it only if this process dies mid-send.
+		j.Status, j.DueAt, j.Attempts = StatusSending, now, 1
+		j.LeaseOwner, j.LeaseUntil = s.opts.Instance, now.Add(s.opts.Lease)
+	} else {
+		at = at.UTC().Truncate(time.Millisecond)
+		j.Status, j.ScheduledAt, j.DueAt = StatusScheduled, at, at
+	}
+	if err := s.store.CreateJob(ctx, j); err != nil {
+		if errors.Is(err, ErrJobExists) {
+			return Job{}, s.alreadyMessage(ctx, id)
+		}
+		return Job{}, fmt.Errorf("delivery: send %s: %w", id, err)
+	}
+	if !at.IsZero() {
+		return j, nil
+	}
+	return s.deliver(ctx, j, m, Sender{Mailbox: m.Owner, UserToken: who.Token})
+}
+
+// alreadyMessage says in the salesperson's words why the message cannot be sent again.
+func (s *Service) alreadyMessage(ctx context.Context, id string) error {
+	j, err := s.store.Job(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%w: message %s is already sent or on its way", followed.ErrBadInput, id)
+	}
+	switch j.Status {
+	case StatusSent:
+		return fmt.Errorf("%w: message %s was already sent at %s", followed.ErrBadInput, id, j.SentAt.Format(time.RFC3339))
+	case StatusScheduled:
+		return fmt.Errorf("%w: message %s is already scheduled for %s: reschedule or cancel it instead", followed.ErrBadInput, id,
+			j.DueAt.Format(time.RFC3339))
+	default:
+		return fmt.Errorf("%w: message %s is being sent", followed.ErrBadInput, id)
+	}
+}
+
+// Cancel cancels the caller's scheduled send; the message goes back to DRAFT and may be sent again.
+func (s *Service) Cancel(ctx context.Context, who auth.Identity, id string) (Job, error) {
+	if _, err := s.own(ctx, who, id); err != nil {
+		return Job{}, err
+	}
+	if _, err := s.store.CancelJob(ctx, id, s.now()); err != nil {
+		return Job{}, s.stateError(ctx, "cancel", id, err)
+	}
+	return Job{MessageID: id, Owner: who.Email, Status: StatusDraft}, nil
+}
+
+// Reschedule moves the caller's scheduled send to at, which must be in the future.
+func (s *Service) Reschedule(ctx context.Context, who auth.Identity, id string, at time.Time) (Job, error) {
+	if _, err := s.own(ctx, who, id); err != nil {
+		return Job{}, err
+	}
+	now := s.now()
+	if !at.After(now) {
+		return Job{}, fmt.Errorf("%w: the send time %s is not in the future", followed.ErrBadInput, at.UTC().Format(time.RFC3339))
+	}
+	j, err := s.store.RescheduleJob(ctx, id, at.UTC().Truncate(time.Millisecond), now)
+	if err != nil {
+		return Job{}, s.stateError(ctx, "reschedule", id, err)
+	}
+	return j, nil
+}
+
+// stateError explains why a scheduled send could not be changed.
+func (s *Service) stateError(ctx context.Context, what, id string, err error) error {
+	if errors.Is(err, followed.ErrNotFound) {
+		return fmt.Errorf("%w: message %s is not scheduled (it is a draft): nothing to %s", followed.ErrBadInput, id, what)
+	}
+	if !errors.Is(err, ErrJobState) {
+		return fmt.Errorf("delivery: %s %s: %w", what, id, err)
+	}
+	j, jerr := s.store.Job(ctx, id)
+	if jerr != nil {
+		return fmt.Errorf("%w: message %s can no longer be changed", followed.ErrBadInput, id)
+	}
+	switch j.Status {
+	case StatusSent:
+		return fmt.Errorf("%w: message %s was already sent: too late to %s", followed.ErrBadInput, id, what)
+	case StatusFailed:
+		return fmt.Errorf("%w: message %s failed to send (%s): send it again instead", followed.ErrBadInput, id, j.Reason)
+	}
+	return fmt.Errorf("%w: message %s is being sent right now: too late to %s", followed.ErrBadInput, id, what)
+}
+
+// Status answers where a message stands; a message never sent is DRAFT. The caller has already been
+// allowed to see the message.
+func (s *Service) Status(ctx context.Context, messageID string) (Job, error) {
+	j, err := s.store.Job(ctx, messageID)
+	if errors.Is(err, followed.ErrNotFound) {
+		return Job{MessageID: messageID, Status: StatusDraft}, nil
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("delivery: status of %s: %w", messageID, err)
+	}
+	if j.Status == StatusSending && !j.LeaseUntil.After(s.now()) {
+		j.Status = StatusScheduled // its holder died; a worker takes it up again
+	}
+	return j, nil
+}
+
+// RenderSends lists the ids Microsoft 365 (or the outbox) gave each render of a message, for matching replies.
+func (s *Service) RenderSends(ctx context.Context, messageID string) ([]RenderSend, error) {
+	rs, err := s.store.RenderSends(ctx, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: render sends of %s: %w", messageID, err)
+	}
+	return rs, nil
+}

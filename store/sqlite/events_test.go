@@ -1,0 +1,64 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/store/sqlite"
+)
+
+// benchMessages creates n shared messages with two links each and returns their ids.
+func benchMessages(b *testing.B, db *sqlite.DB, n int) []string {
+	b.Helper()
+	now := time.Now()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = followed.NewID(now)
+		m := followed.Message{ID: ids[i], Owner: "rep@contoso.com", Subject: "Bench", HTML: "<p>x</p>", Following: true,
+			CreatedAt: now, Warnings: []string{},
+			Recipients: []followed.Recipient{{Email: "a@x.com", Kind: followed.KindTo}},
+			Renders:    []followed.Render{{Index: 0, Recipient: followed.Shared, Targets: []int{0}, HTML: "r", Tracked: true}},
+			Links:      []followed.Link{{Index: 0, URL: "https://example.com/a"}, {Index: 1, URL: "https://example.com/b"}}}
+		if err := db.CreateMessage(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// BenchmarkRecordEvents measures one group commit of 200 events (opens and clicks over 50 messages), the
+// unit the recorder commits under heavy load, and of 20, a typical batch at 64 connections; events/s is the figure to compare with the tracking hit rate.
+func BenchmarkRecordEvents(b *testing.B) {
+	for _, c := range []struct {
+		kind  followed.EventKind
+		batch int
+	}{{followed.Opened, 200}, {followed.LinkClicked, 200}, {followed.Opened, 20}} {
+		kind, batch := c.kind, c.batch
+		b.Run(fmt.Sprintf("%s/%d", kind, batch), func(b *testing.B) {
+			db := sqlite.OpenTemp(b)
+			msgs := benchMessages(b, db, 50)
+			ctx := context.Background()
+			evs := make([]followed.Event, batch)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				at := time.Now()
+				for j := range evs {
+					evs[j] = followed.Event{ID: followed.NewID(at), MessageID: msgs[(i*batch+j)%len(msgs)], Kind: kind, At: at,
+						Recipient: followed.Shared, Link: -1, IP: "192.0.2.1", UserAgent: "Mozilla/5.0", Method: "GET",
+						Device: followed.Device{Type: followed.DeviceDesktop, OS: "Windows", Client: "Outlook"}}
+					if kind == followed.LinkClicked {
+						evs[j].Link, evs[j].URL = j%2, fmt.Sprintf("https://example.com/%d", j%2)
+					}
+				}
+				if _, err := db.RecordEvents(ctx, evs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
