@@ -38,3 +38,11 @@ func FromContext(ctx context.Context) (Identity, error) {
 	}
 	return id, nil
 }
+
+// Deny returns an error that matches ErrForbidden and tells the caller why, in words fit to show them.
+func Deny(reason string) error { return &deniedError{reason: reason} }
+
+type deniedError struct{ reason string }
+
+func (e *deniedError) Error() string        { return ErrForbidden.Error() + ": " + e.reason }
+func (e *deniedError) Is(target error) bool { return target == ErrForbidden }

@@ -52,7 +52,7 @@ func NewService(ctx context.Context, store Store, opts Options) (*Service, error
 
 func requireAdmin(who auth.Identity, what string) error {
 	if !who.Admin {
-		return fmt.Errorf("consent: %s: %w", what, auth.ErrForbidden)
+		return fmt.Errorf("consent: %s: %w", what, auth.Deny(what+" needs an admin"))
 	}
 	return nil
 }

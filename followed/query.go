@@ -102,7 +102,7 @@ func (s *Service) Interactions(ctx context.Context, who auth.Identity, messageID
 // the whole organisation's, which only admins may see.
 func (s *Service) Summary(ctx context.Context, who auth.Identity, from, to time.Time, org bool) (Summary, error) {
 	if org && !who.Admin {
-		return Summary{}, fmt.Errorf("followed: organisation summary: %w", auth.ErrForbidden)
+		return Summary{}, fmt.Errorf("followed: %w", auth.Deny("the organisation summary needs an admin"))
 	}
 	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
 		return Summary{}, fmt.Errorf("%w: from must be before to", ErrBadInput)

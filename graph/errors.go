@@ -64,7 +64,7 @@ func classify(err error) (code, msg string) {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return CodeUnauthenticated, "not signed in"
 	case errors.Is(err, auth.ErrForbidden):
-		return CodeForbidden, "not allowed: this needs an admin"
+		return CodeForbidden, "not allowed: " + userMessage(err, auth.ErrForbidden)
 	case errors.Is(err, followed.ErrNotFound):
 		return CodeNotFound, "not found"
 	case errors.Is(err, followed.ErrBadInput):

@@ -172,7 +172,7 @@ func (c *Catalog) editable(ctx context.Context, who auth.Identity, id string) (T
 		return Template{}, err
 	}
 	if t.Owner != who.Email && !who.Admin {
-		return Template{}, fmt.Errorf("only its creator or an admin may change a template: %w", auth.ErrForbidden)
+		return Template{}, fmt.Errorf("recommend: %w", auth.Deny("only its creator or an admin may change a template"))
 	}
 	return t, nil
 }
