@@ -36,7 +36,15 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	path  string
+
+	stop    chan struct{}
+	stopped chan struct{}
 }
+
+// checkpointEvery is how often the WAL is copied back into the database file. Doing it here, on a
+// reader connection, instead of in whichever commit crosses the WAL size threshold keeps that cost
+// (and its fsync) out of the tracking path's commit latency.
+const checkpointEvery = time.Second
 
 // Open opens (creating if needed) the store at path and applies pending migrations.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
@@ -56,7 +64,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		q.Set("_txlock", txlock)
 		return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
 	}
-	write, err := sql.Open("sqlite", dsn("immediate"))
+	write, err := sql.Open("sqlite", dsn("immediate")+"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -68,11 +76,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	db := &DB{write: write, read: read, path: path}
+	db := &DB{write: write, read: read, path: path, stop: make(chan struct{}), stopped: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
+		close(db.stopped)
 		db.Close()
 		return nil, err
 	}
+	go db.checkpoints()
 	return db, nil
 }
 
@@ -87,9 +97,33 @@ func OpenTemp(t testing.TB) *DB {
 	return db
 }
 
-// Close closes the store.
+// Close stops the checkpointer and closes the store; closing twice is harmless.
 func (db *DB) Close() error {
+	select {
+	case <-db.stop:
+	default:
+		close(db.stop)
+	}
+	<-db.stopped
 	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// checkpoints copies the WAL back into the database in the background. PASSIVE never blocks the
+// writer; if readers keep it from finishing, the next tick carries on.
+func (db *DB) checkpoints() {
+	defer close(db.stopped)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, _ = db.read.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)") // best effort: retried next tick
+			cancel()
+		}
+	}
 }
 
 // Ping checks that the file can be read, for /readyz.
