@@ -39,6 +39,8 @@ type DB struct {
 
 	stop    chan struct{}
 	stopped chan struct{}
+
+	stmts map[string]*sql.Stmt // prepared at open on the one write connection; read-only after
 }
 
 // checkpointEvery is how often the WAL is copied back into the database file. Doing it here, on a
@@ -82,6 +84,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.prepare(ctx); err != nil {
+		close(db.stopped)
+		db.Close()
+		return nil, err
+	}
 	go db.checkpoints()
 	return db, nil
 }
@@ -106,6 +113,28 @@ func (db *DB) Close() error {
 	}
 	<-db.stopped
 	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// prepare readies the hot statements on the one write connection, before any transaction holds it.
+func (db *DB) prepare(ctx context.Context) error {
+	db.stmts = map[string]*sql.Stmt{}
+	for _, q := range hotStatements() {
+		st, err := db.write.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		db.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt binds a statement prepared at open to tx: with one write connection database/sql reuses it
+// rather than parsing the text again in every transaction. Any other text is prepared on tx alone.
+func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts[query]; ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, query)
 }
 
 // checkpoints copies the WAL back into the database in the background. PASSIVE never blocks the

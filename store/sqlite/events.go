@@ -61,7 +61,7 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 			kept = append(kept, ev)
 		}
 	}
-	inserted, err := insertEvents(ctx, tx, kept)
+	inserted, err := db.insertEvents(ctx, tx, kept)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
@@ -98,7 +98,7 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	for _, ev := range fresh {
 		byID[ev.ID] = ev
 	}
-	newKeys, err := insertAudience(ctx, tx, order, claims, byID)
+	newKeys, err := db.insertAudience(ctx, tx, order, claims, byID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
@@ -177,10 +177,10 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 			d.replies++
 		}
 	}
-	if err := updateCounters(ctx, tx, deltaOrder, deltas); err != nil {
+	if err := db.updateCounters(ctx, tx, deltaOrder, deltas); err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
-	if err := updateLinks(ctx, tx, linkOrder, links); err != nil {
+	if err := db.updateLinks(ctx, tx, linkOrder, links); err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -203,12 +203,24 @@ func placeholders(n, cols int) string {
 	return b.String()
 }
 
-// chunks calls fn with [lo, hi) windows of at most rowsPerStatement over n items.
+// chunkSizes are the only row counts a multi-row statement is built for, largest first, so that a
+// handful of statement texts cover every batch and each is parsed once and then reused.
+var chunkSizes = [...]int{rowsPerStatement, 64, 16, 4, 1}
+
+// chunks calls fn with [lo, hi) windows over n items, each as long as one of chunkSizes.
 func chunks(n int, fn func(lo, hi int) error) error {
-	for lo := 0; lo < n; lo += rowsPerStatement {
-		if err := fn(lo, min(lo+rowsPerStatement, n)); err != nil {
+	for lo := 0; lo < n; {
+		size := 1
+		for _, c := range chunkSizes {
+			if c <= n-lo {
+				size = c
+				break
+			}
+		}
+		if err := fn(lo, lo+size); err != nil {
 			return err
 		}
+		lo += size
 	}
 	return nil
 }
@@ -275,7 +287,7 @@ func messageInfos(ctx context.Context, tx *sql.Tx, evs []followed.Event) (map[st
 
 // insertEvents inserts the events of messages that exist (ids unique within the batch) and returns the
 // ids that were new.
-func insertEvents(ctx context.Context, tx *sql.Tx, evs []followed.Event) (map[string]bool, error) {
+func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []followed.Event) (map[string]bool, error) {
 	inserted := make(map[string]bool, len(evs))
 	args := make([]any, 0, rowsPerStatement*16)
 	err := chunks(len(evs), func(lo, hi int) error {
@@ -284,9 +296,11 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []followed.Event) (map[st
 			args = append(args, ev.ID, ev.MessageID, string(ev.Kind), ev.At.UnixMilli(), ev.Recipient, ev.Link, ev.URL,
 				ev.IP, ev.UserAgent, ev.Method, string(ev.Device.Type), ev.Device.OS, ev.Device.Client, ev.Machine, ev.Reason, ev.Rule)
 		}
-		rows, err := tx.QueryContext(ctx, `INSERT OR IGNORE INTO events (id, message_id, kind, at, recipient, link, url,
-			ip, user_agent, method, device_type, device_os, device_client, machine, reason, rule)
-			SELECT * FROM (VALUES `+placeholders(hi-lo, 16)+`) AS v WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = v.column2) RETURNING id`, args...)
+		stmt, err := db.stmt(ctx, tx, insertEventsSQL(hi-lo))
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
@@ -308,7 +322,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, evs []followed.Event) (map[st
 
 // insertAudience claims the keys in order, each at the time of the event that claims it, and returns
 // the keys no earlier batch had claimed.
-func insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey, claims map[audienceKey]string,
+func (db *DB) insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey, claims map[audienceKey]string,
 	byID map[string]followed.Event) (map[audienceKey]bool, error) {
 	fresh := make(map[audienceKey]bool, len(keys))
 	args := make([]any, 0, rowsPerStatement*4)
@@ -317,8 +331,11 @@ func insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey, claims 
 		for _, k := range keys[lo:hi] {
 			args = append(args, k.message, k.recipient, k.what, byID[claims[k]].At.UnixMilli())
 		}
-		rows, err := tx.QueryContext(ctx, "INSERT OR IGNORE INTO audience (message_id, recipient, what, at) VALUES "+
-			placeholders(hi-lo, 4)+" RETURNING message_id, recipient, what", args...)
+		stmt, err := db.stmt(ctx, tx, insertAudienceSQL(hi-lo))
+		if err != nil {
+			return fmt.Errorf("insert audience: %w", err)
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
 		if err != nil {
 			return fmt.Errorf("insert audience: %w", err)
 		}
@@ -339,7 +356,7 @@ func insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey, claims 
 }
 
 // updateCounters adds each message's delta with one UPDATE ... FROM per chunk of messages.
-func updateCounters(ctx context.Context, tx *sql.Tx, ids []string, deltas map[string]*messageDelta) error {
+func (db *DB) updateCounters(ctx context.Context, tx *sql.Tx, ids []string, deltas map[string]*messageDelta) error {
 	args := make([]any, 0, rowsPerStatement*11)
 	return chunks(len(ids), func(lo, hi int) error {
 		args = args[:0]
@@ -348,15 +365,11 @@ func updateCounters(ctx context.Context, tx *sql.Tx, ids []string, deltas map[st
 			args = append(args, id, d.opens, d.uniqueOpens, d.clicks, d.uniqueClicks, d.attachmentOpens, d.replies,
 				d.machineOpens, d.machineClicks, d.firstOpen, d.lastOpen)
 		}
-		if _, err := tx.ExecContext(ctx, `WITH d(id, o, uo, c, uc, ao, r, mo, mc, fo, lo) AS (VALUES `+placeholders(hi-lo, 11)+`)
-			UPDATE messages SET opens = opens + d.o, unique_opens = unique_opens + d.uo, clicks = clicks + d.c,
-				unique_clicks = unique_clicks + d.uc, attachment_opens = attachment_opens + d.ao, replies = replies + d.r,
-				machine_opens = machine_opens + d.mo, machine_clicks = machine_clicks + d.mc,
-				first_opened_at = CASE WHEN d.fo = 0 THEN first_opened_at
-					WHEN first_opened_at IS NULL OR first_opened_at > d.fo THEN d.fo ELSE first_opened_at END,
-				last_opened_at = CASE WHEN d.lo = 0 THEN last_opened_at
-					WHEN last_opened_at IS NULL OR last_opened_at < d.lo THEN d.lo ELSE last_opened_at END
-			FROM d WHERE messages.id = d.id`, args...); err != nil {
+		stmt, err := db.stmt(ctx, tx, updateCountersSQL(hi-lo))
+		if err != nil {
+			return fmt.Errorf("counters of %d messages: %w", hi-lo, err)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("counters of %d messages: %w", hi-lo, err)
 		}
 		return nil
@@ -364,7 +377,7 @@ func updateCounters(ctx context.Context, tx *sql.Tx, ids []string, deltas map[st
 }
 
 // updateLinks adds each link's clicks with one UPDATE ... FROM per chunk of links.
-func updateLinks(ctx context.Context, tx *sql.Tx, keys []linkKey, links map[linkKey]*[2]int) error {
+func (db *DB) updateLinks(ctx context.Context, tx *sql.Tx, keys []linkKey, links map[linkKey]*[2]int) error {
 	args := make([]any, 0, rowsPerStatement*4)
 	return chunks(len(keys), func(lo, hi int) error {
 		args = args[:0]
@@ -372,11 +385,53 @@ func updateLinks(ctx context.Context, tx *sql.Tx, keys []linkKey, links map[link
 			l := links[k]
 			args = append(args, k.message, k.link, l[0], l[1])
 		}
-		if _, err := tx.ExecContext(ctx, `WITH d(mid, idx, c, uc) AS (VALUES `+placeholders(hi-lo, 4)+`)
-			UPDATE links SET clicks = clicks + d.c, unique_clicks = unique_clicks + d.uc
-			FROM d WHERE links.message_id = d.mid AND links.idx = d.idx`, args...); err != nil {
+		stmt, err := db.stmt(ctx, tx, updateLinksSQL(hi-lo))
+		if err != nil {
+			return fmt.Errorf("clicks of %d links: %w", hi-lo, err)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("clicks of %d links: %w", hi-lo, err)
 		}
 		return nil
 	})
+}
+
+// The hot statements of RecordEvents, for n rows; prepared for every chunk size when the store opens.
+func insertEventsSQL(n int) string {
+	return `INSERT OR IGNORE INTO events (id, message_id, kind, at, recipient, link, url, ip, user_agent, method,
+		device_type, device_os, device_client, machine, reason, rule)
+		SELECT * FROM (VALUES ` + placeholders(n, 16) + `) AS v
+		WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = v.column2) RETURNING id`
+}
+
+func insertAudienceSQL(n int) string {
+	return "INSERT OR IGNORE INTO audience (message_id, recipient, what, at) VALUES " + placeholders(n, 4) +
+		" RETURNING message_id, recipient, what"
+}
+
+func updateCountersSQL(n int) string {
+	return `WITH d(id, o, uo, c, uc, ao, r, mo, mc, fo, lo) AS (VALUES ` + placeholders(n, 11) + `)
+			UPDATE messages SET opens = opens + d.o, unique_opens = unique_opens + d.uo, clicks = clicks + d.c,
+				unique_clicks = unique_clicks + d.uc, attachment_opens = attachment_opens + d.ao, replies = replies + d.r,
+				machine_opens = machine_opens + d.mo, machine_clicks = machine_clicks + d.mc,
+				first_opened_at = CASE WHEN d.fo = 0 THEN first_opened_at
+					WHEN first_opened_at IS NULL OR first_opened_at > d.fo THEN d.fo ELSE first_opened_at END,
+				last_opened_at = CASE WHEN d.lo = 0 THEN last_opened_at
+					WHEN last_opened_at IS NULL OR last_opened_at < d.lo THEN d.lo ELSE last_opened_at END
+			FROM d WHERE messages.id = d.id`
+}
+
+func updateLinksSQL(n int) string {
+	return `WITH d(mid, idx, c, uc) AS (VALUES ` + placeholders(n, 4) + `)
+			UPDATE links SET clicks = clicks + d.c, unique_clicks = unique_clicks + d.uc
+			FROM d WHERE links.message_id = d.mid AND links.idx = d.idx`
+}
+
+// hotStatements are every text RecordEvents runs, so Open can prepare them before any transaction.
+func hotStatements() []string {
+	var qs []string
+	for _, n := range chunkSizes {
+		qs = append(qs, insertEventsSQL(n), insertAudienceSQL(n), updateCountersSQL(n), updateLinksSQL(n))
+	}
+	return qs
 }
