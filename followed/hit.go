@@ -3,6 +3,8 @@ package followed
 import (
 	"net"
 	"time"
+
+	"github.com/engage-email/engage/machines"
 )
 
 // Hit is a tracking request as the server saw it, after the token was verified.
@@ -62,6 +64,11 @@ func (h Hit) Event(devices *DeviceParser) Event {
 	case TokenAttachment:
 		ev.Kind = AttachmentOpened
 		ev.Link, ev.URL = h.Token.Link, h.Token.URL
+	case TokenHoneypot:
+		// Only machines follow the invisible link: a scanner's click on no link of the message, so it
+		// never counts as one, whoever labels it.
+		ev.Kind, ev.URL = LinkClicked, h.Token.URL
+		ev.Machine, ev.Reason, ev.Rule = true, string(machines.ReasonScanner), machines.RuleHoneypot
 	default:
 		ev.Kind = LinkClicked
 		ev.Link, ev.URL = h.Token.Link, h.Token.URL

@@ -177,6 +177,11 @@ func (r *Recorder) Stats() RecorderStats {
 // and returns. Spooled events left over are replayed by the next Run, in this process or the next.
 func (r *Recorder) Run(ctx context.Context) {
 	defer close(r.done)
+	if r.opts.Spool != nil {
+		if n, size := r.opts.Spool.Pending(); n > 0 {
+			r.opts.Log.Info("spool holds events not yet stored; replaying", "events", n, "bytes", size)
+		}
+	}
 	tick := time.NewTicker(replayTick)
 	defer tick.Stop()
 	batch := make([]pending, 0, r.opts.MaxBatch)

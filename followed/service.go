@@ -23,6 +23,7 @@ type Service struct {
 	base   *url.URL
 	limits Limits
 	gate   Gate
+	files  FileSource // lists files shared as links (attachments feature); nil: none
 	now    func() time.Time
 }
 
@@ -140,7 +141,7 @@ func (s *Service) decide(ctx context.Context, m *Message) error {
 		}
 	}
 	s.render(m, v)
-	return nil
+	return s.shareFiles(ctx, m, v)
 }
 
 // notFollowedReason says who may not be followed and why, e.g. "Not followed: ann@x.com (DO_NOT_ALLOW)."
@@ -255,6 +256,11 @@ func (s *Service) render(m *Message, v Verdict) {
 // rewriter tracks the signals v allows: the pixel for opens, redirects for links.
 func (s *Service) rewriter(messageID string, recipient int, v Verdict) Rewriter {
 	rw := Rewriter{IsOwn: s.IsOwnURL}
+	// The honeypot marks link scanners (machines package); its target is Engage's own root, harmless to fetch.
+	if hp, err := s.trackingURL("h", Token{Kind: TokenHoneypot, MessageID: messageID, Recipient: recipient,
+		URL: s.base.String() + "/"}); err == nil {
+		rw.Honeypot = hp
+	}
 	if v.TrackOpens {
 		pixel, err := s.trackingURL("o", Token{Kind: TokenOpen, MessageID: messageID, Recipient: recipient})
 		if err == nil {

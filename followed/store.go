@@ -24,6 +24,15 @@ type Store interface {
 	RecordEvents(ctx context.Context, evs []Event) ([]FirstOpen, error)
 	// Events lists a message's events newest first.
 	Events(ctx context.Context, q EventQuery) ([]Event, error)
+	// Relabel marks the named events as a machine's, each with its reason and rule, and moves what
+	// they had counted as a person's, atomically: opens become machine opens and clicks machine clicks
+	// (per-link clicks too), attachment opens stop counting, and the first-open and unique counts of
+	// the messages and recipients concerned are worked out again from the person's events that remain
+	// (an audience entry whose first event is relabelled passes to the next person's event of that
+	// recipient, or goes, lowering the unique count; one whose event was purged by retention stays).
+	// Events already labelled machine, replies and unknown ids (erased, or not yet stored) are left
+	// alone; an entry without an id or reason is ErrBadInput, and then nothing is written.
+	Relabel(ctx context.Context, rs []Relabel) error
 	// Summary adds up the counters of the messages created in [From, To).
 	Summary(ctx context.Context, q SummaryQuery) (Summary, error)
 }

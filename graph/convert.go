@@ -111,6 +111,7 @@ func interactionConnection(p followed.EventPage, recipients []*model.Recipient) 
 			UserAgent:     ptrIf(e.UserAgent),
 			Machine:       e.Machine,
 			MachineReason: ptrIf(e.Reason),
+			MachineRule:   ptrIf(e.Rule),
 		}
 		if in.Device.Type == "" {
 			in.Device.Type = model.DeviceTypeUnknown

@@ -10,9 +10,11 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/recommend"
+	"github.com/engage-email/engage/store"
 )
 
 // Error codes in the "code" extension of every error Engage returns.
@@ -73,9 +75,11 @@ func classify(err error) (code, msg string) {
 		return CodeNotFound, "not found"
 	case errors.Is(err, recommend.ErrBadInput):
 		return CodeBadUserInput, userMessage(err, recommend.ErrBadInput)
+	case errors.Is(err, attachments.ErrTooLarge):
+		return CodePayloadTooLarge, userMessage(err, attachments.ErrTooLarge)
 	case errors.Is(err, errPanicked):
 		return CodeInternal, "internal error"
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		return CodeUnavailable, "temporarily unavailable, try again shortly"
 	}
 	return "", ""

@@ -5,6 +5,7 @@ package graph
 
 import (
 	"github.com/engage-email/engage/alerts"
+	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
@@ -21,4 +22,6 @@ type Resolver struct {
 	Delivery  *delivery.Service
 	// LocalOutbox is local mode's stand-in for Exchange; nil with a tenant.
 	LocalOutbox *delivery.Outbox
+	// Attachments adds files to messages; nil when this Engage was built without it.
+	Attachments *attachments.Service
 }

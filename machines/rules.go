@@ -96,6 +96,10 @@ func (r *Rules) Len() int { return len(r.static) }
 // VisitorTTL returns how long a visitor's events stay related, so callers can size their own windows.
 func (r *Rules) VisitorTTL() time.Duration { return r.visitorTTL }
 
+// PrefetchAfterSend returns how soon after sending an open may be a prefetch, so a caller can read
+// only the opens Classifier.Prefetch could label.
+func (r *Rules) PrefetchAfterSend() time.Duration { return r.prefetchAfterSend }
+
 // duration is a time.Duration spelt as in Go ("10s", "1m30s") in JSON.
 type duration time.Duration
 

@@ -76,6 +76,11 @@ func authzMatrix() map[string]matrixEntry {
 		"recordOutcome":       m(`mutation($msg: ID!) { recordOutcome(messageId: $msg, outcome: WON) }`, ownOnly),
 		"subscription:alerts": s(`subscription { alerts { id } }`, signedIn),
 		// delivery: only the owner sends (admins too get NOT_FOUND); nothing is scheduled in this setup.
+		// A file only travels in a multipart request (server/attachments_test.go checks who may add one
+		// there); as JSON the Upload is refused before any resolver runs, for everyone alike.
+		"addAttachment": m(`mutation($msg: ID!) { addAttachment(messageId: $msg, file: "x", followed: true) { id } }`,
+			access{"BAD_USER_INPUT", "BAD_USER_INPUT", "BAD_USER_INPUT", "BAD_USER_INPUT"}),
+		"removeAttachment":    m(`mutation { removeAttachment(id: "nope") { id } }`, access{"UNAUTHENTICATED", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND"}),
 		"sendMessage":         m(`mutation($msg: ID!) { sendMessage(id: $msg) { id } }`, ownOnly),
 		"cancelScheduledSend": m(`mutation($msg: ID!) { cancelScheduledSend(id: $msg) { id } }`, access{"UNAUTHENTICATED", "BAD_USER_INPUT", "NOT_FOUND", "NOT_FOUND"}),
 		"rescheduleSend":      m(`mutation($msg: ID!, $at: Time!) { rescheduleSend(id: $msg, at: $at) { id } }`, access{"UNAUTHENTICATED", "BAD_USER_INPUT", "NOT_FOUND", "NOT_FOUND"}),

@@ -26,16 +26,21 @@ const (
 
 func (s *Server) graphql() http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: s.deps.Resolver}))
+	// Keep-alives are not gqlgen's (a goroutine and a ticker per connection) but one loop's for all
+	// connections: graphql-transport-ws pings, graphql-ws "ka" plus a control ping; a silent peer is dropped.
+	// graphql-transport-ws is served by Engage's own lean transport (see transportWS); legacy graphql-ws
+	// by gqlgen's, which must come after it.
+	upgrader := newGorillaWebsocket(s.opts.AllowedOrigins, newKeepAlive(s.base, s.opts.KeepAlive))
+	srv.AddTransport(transportWS{upgrader: upgrader, base: s.base, initTimeout: s.opts.KeepAlive, init: s.authenticateInit})
 	srv.AddTransport(transport.Websocket{
-		Implementation:        closableWebsocket{newGorillaWebsocket(s.opts.AllowedOrigins)},
-		KeepAlivePingInterval: s.opts.KeepAlive, // graphql-ws (legacy) "ka" messages
-		PingPongInterval:      s.opts.KeepAlive, // graphql-transport-ws ping/pong; a silent peer is dropped
-		InitTimeout:           s.opts.KeepAlive,
-		InitFunc:              s.websocketInit,
+		Implementation: closableWebsocket{upgrader},
+		InitTimeout:    s.opts.KeepAlive,
+		InitFunc:       s.websocketInit,
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.MultipartForm{MaxUploadSize: s.opts.UploadLimit, MaxMemory: 1 << 20})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if s.opts.Introspection {
 		srv.Use(extension.Introspection{})
@@ -44,20 +49,29 @@ func (s *Server) graphql() http.Handler {
 	srv.Use(extension.FixedComplexityLimit(s.opts.ComplexityLimit))
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.deps.Log))
 	srv.SetRecoverFunc(graph.Recover(s.deps.Log))
-	return withSocketCloser(srv)
+	return s.websocketRequests(srv)
+}
+
+// authenticateInit proves who opened a websocket from its connection_init payload; on failure it
+// gives the close code graphql-ws clients expect.
+func (s *Server) authenticateInit(ctx context.Context, payload transport.InitPayload) (context.Context, int, error) {
+	id, err := s.deps.Auth.AuthenticateInit(ctx, payload)
+	if err != nil {
+		if errors.Is(err, auth.ErrForbidden) {
+			return ctx, closeForbidden, err
+		}
+		return ctx, closeUnauthorized, err
+	}
+	return auth.WithIdentity(ctx, id), 0, nil
 }
 
 func (s *Server) websocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	id, err := s.deps.Auth.AuthenticateInit(ctx, payload)
+	ctx, code, err := s.authenticateInit(ctx, payload)
 	if err != nil {
-		code := closeUnauthorized
-		if errors.Is(err, auth.ErrForbidden) {
-			code = closeForbidden
-		}
 		ctx = transport.WithWebsocketCloseCode(ctx, code)
 		return transport.AppendCloseReason(ctx, "unauthenticated"), nil, err
 	}
-	return auth.WithIdentity(ctx, id), nil, nil
+	return ctx, nil, nil
 }
 
 func (s *Server) playground(w http.ResponseWriter, r *http.Request) {

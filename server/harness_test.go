@@ -28,9 +28,12 @@ type engage struct {
 	URL    string
 	DB     *sqlite.DB
 	Alerts *alerts.Service
+	// AttachmentsDir holds the local drive and the copies delivery attaches.
+	AttachmentsDir string
 }
 
-func start(t *testing.T) *engage {
+// start runs an Engage; maxAttachment, when given, is its attachment size limit (default 1 MiB).
+func start(t *testing.T, maxAttachment ...int64) *engage {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
@@ -53,6 +56,7 @@ func start(t *testing.T) *engage {
 		t.Fatal(err)
 	}
 	svc.SetGate(consents)
+	files := startAttachments(t, db, svc, consents, base, maxAttachment)
 	ctx, cancel := context.WithCancel(context.Background())
 	alertSvc := alerts.New(db, db, alerts.Options{Log: log, Buffer: 8, TailInterval: 50 * time.Millisecond,
 		ReminderInterval: 50 * time.Millisecond, EngagementInterval: 50 * time.Millisecond})
@@ -73,11 +77,11 @@ func start(t *testing.T) *engage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{BodyLimit: 256 << 10, Introspection: true, ComplexityLimit: 200,
+	srv, err := server.New(server.Options{BodyLimit: 256 << 10, UploadLimit: files.limit + 64<<10, Introspection: true, ComplexityLimit: 200,
 		AllowedOrigins: []string{"https://outlook.office.com"}},
 		server.Deps{Log: log, Auth: auth.NewLocal([]string{"admin@contoso.com"}), Ready: db.Ping,
 			Resolver: &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog,
-				Delivery: sends, LocalOutbox: outbox}, Keys: keys, Devices: devices, Recorder: rec,
+				Delivery: sends, LocalOutbox: outbox, Attachments: files.svc}, Keys: keys, Files: files.handler, Devices: devices, Recorder: rec,
 			IPStorage: consents.IPStorage})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +89,7 @@ func start(t *testing.T) *engage {
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(func() { ts.Close(); cancel(); rec.Wait(); alertSvc.Wait(); <-sendsDone })
-	return &engage{URL: ts.URL, DB: db, Alerts: alertSvc}
+	return &engage{URL: ts.URL, DB: db, Alerts: alertSvc, AttachmentsDir: files.dir}
 }
 
 type gqlResponse struct {

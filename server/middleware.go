@@ -23,12 +23,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := withRequestID(r.Context(), id)
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
-		if r.ContentLength > s.opts.BodyLimit {
-			http.Error(w, fmt.Sprintf("request body over the limit of %d bytes", s.opts.BodyLimit), http.StatusRequestEntityTooLarge)
+		limit := s.bodyLimit(r)
+		if r.ContentLength > limit {
+			tooLarge(w, r, limit)
 			s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", http.StatusRequestEntityTooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.BodyLimit)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if p := recover(); p != nil {

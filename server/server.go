@@ -30,6 +30,11 @@ type Options struct {
 	ComplexityLimit int           // default 500
 	KeepAlive       time.Duration // websocket ping interval; default 10s
 	TrustedProxies  []string      // CIDRs whose X-Forwarded-For is believed
+	// UploadLimit bounds a GraphQL multipart request (a file upload); default BodyLimit. Uploads past
+	// 1 MiB stream to a temporary file, so memory stays bounded whatever it is.
+	UploadLimit int64
+	// AddIn fills the Outlook add-in manifest served at /addin/manifest.xml.
+	AddIn AddIn
 }
 
 // Deps are the parts the server routes to.
@@ -41,8 +46,12 @@ type Deps struct {
 	Keys     *followed.KeyRing
 	Devices  *followed.DeviceParser
 	Recorder *followed.Recorder
+	// Labels labels every hit as a person's or a machine's (Apple's proxy, link scanners); nil labels none.
+	Labels *followed.Labeller
 	// IPStorage says how much of a client's address to keep with its events; nil keeps it whole.
 	IPStorage func() followed.IPStorage
+	// Files serves local mode's shared attachments under /files/; nil with a tenant (OneDrive serves them).
+	Files http.Handler
 }
 
 // Server is Engage's HTTP server.
@@ -62,6 +71,9 @@ func New(opts Options, deps Deps) (*Server, error) {
 	if opts.BodyLimit <= 0 {
 		opts.BodyLimit = 10 << 20
 	}
+	if opts.UploadLimit <= 0 {
+		opts.UploadLimit = opts.BodyLimit
+	}
 	if opts.ComplexityLimit <= 0 {
 		opts.ComplexityLimit = 500
 	}
@@ -75,13 +87,17 @@ func New(opts Options, deps Deps) (*Server, error) {
 	s := &Server{opts: opts, deps: deps, proxies: proxies}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
-	gql := s.graphql()
+	gql := uploadGuard(s.graphql())
 	mux.Handle("/graphql", s.authenticate(gql))
 	mux.HandleFunc("GET /{$}", s.playground)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.trackingRoutes(mux)
 	s.outboxRoutes(mux)
+	if err := s.webRoutes(mux); err != nil {
+		return nil, err
+	}
+	s.fileRoutes(mux)
 	s.handler = s.middleware(mux)
 	return s, nil
 }

@@ -79,6 +79,11 @@ func (s *Server) record(r *http.Request, tok followed.Token) {
 	ev := hit.Event(s.deps.Devices)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
+	if s.deps.Labels != nil {
+		// Label before recording, relabel after: a relabel reaches only events already stored.
+		settle := s.deps.Labels.Label(hit, &ev)
+		defer s.deps.Labels.Settle(ctx, settle)
+	}
 	if err := s.deps.Recorder.Record(ctx, ev); err != nil {
 		s.deps.Log.ErrorContext(ctx, "tracking event not stored", "event", ev.ID, "message", ev.MessageID, "kind", ev.Kind, "err", err)
 	}

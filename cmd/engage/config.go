@@ -25,26 +25,34 @@ type config struct {
 	AllowedOrigins       []string
 	BodyLimit            int64
 	MaxHTMLBytes         int
+	MaxAttachmentBytes   int64 // largest file added to a message
 	Introspection        bool
 	SQLiteSynchronous    string
 	ShutdownGrace        time.Duration
 	SpoolAfter           time.Duration // a tracking commit slower than this is spooled
+	MachineRules         string        // machine-label rules file, reread when it changes; "" = built-in defaults
 	LogLevel             string
+	// Microsoft 365: with a tenant id Engage runs in tenant mode (Entra ID sign-in, mail through Graph).
+	TenantID, ClientID, ClientSecret string
+	ClientCertificate                string // PEM file: certificate and private key, instead of the secret
+	APIAudience                      string // Engage's API: api://<client-id> or the client id
+	GraphURL, AuthorityURL           string
 }
 
 // loadConfig reads and validates the environment; getenv is os.Getenv outside tests.
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
-		Addr:              "127.0.0.1:8080",
-		PublicURL:         "http://127.0.0.1:8080",
-		DataDir:           "./engage-data",
-		BodyLimit:         10 << 20,
-		MaxHTMLBytes:      5 << 20,
-		Introspection:     true,
-		SQLiteSynchronous: "NORMAL",
-		ShutdownGrace:     15 * time.Second,
-		SpoolAfter:        2 * time.Second,
-		LogLevel:          "info",
+		Addr:               "127.0.0.1:8080",
+		PublicURL:          "http://127.0.0.1:8080",
+		DataDir:            "./engage-data",
+		BodyLimit:          10 << 20,
+		MaxHTMLBytes:       5 << 20,
+		MaxAttachmentBytes: 150 << 20,
+		Introspection:      true,
+		SQLiteSynchronous:  "NORMAL",
+		ShutdownGrace:      15 * time.Second,
+		SpoolAfter:         2 * time.Second,
+		LogLevel:           "info",
 	}
 	var errs []error
 	str := func(name string, dst *string) {
@@ -92,6 +100,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	html := int64(c.MaxHTMLBytes)
 	integer("ENGAGE_MAX_HTML_BYTES", &html, 1024)
 	c.MaxHTMLBytes = int(html)
+	integer("ENGAGE_MAX_ATTACHMENT_BYTES", &c.MaxAttachmentBytes, 1)
 	boolean("ENGAGE_INTROSPECTION", &c.Introspection)
 	str("ENGAGE_SQLITE_SYNCHRONOUS", &c.SQLiteSynchronous)
 	c.SQLiteSynchronous = strings.ToUpper(c.SQLiteSynchronous)
@@ -112,11 +121,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	str("ENGAGE_LOG_LEVEL", &c.LogLevel)
+	str("ENGAGE_MACHINE_RULES", &c.MachineRules)
+	str("ENGAGE_TENANT_ID", &c.TenantID)
+	str("ENGAGE_CLIENT_ID", &c.ClientID)
+	c.ClientSecret = strings.TrimSpace(getenv("ENGAGE_CLIENT_SECRET"))
+	str("ENGAGE_CLIENT_CERTIFICATE", &c.ClientCertificate)
+	str("ENGAGE_API_AUDIENCE", &c.APIAudience)
+	c.GraphURL, c.AuthorityURL = "https://graph.microsoft.com/v1.0", "https://login.microsoftonline.com"
+	str("ENGAGE_GRAPH_URL", &c.GraphURL)
+	str("ENGAGE_AUTHORITY_URL", &c.AuthorityURL)
+	errs = append(errs, c.checkTenant()...)
 
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil || port == "" {
 		errs = append(errs, fmt.Errorf("ENGAGE_ADDR=%q: want host:port, such as 127.0.0.1:8080", c.Addr))
-	} else if !c.AllowRemoteLocalMode && !loopback(host) {
+	} else if c.TenantID == "" && !c.AllowRemoteLocalMode && !loopback(host) {
 		errs = append(errs, fmt.Errorf("ENGAGE_ADDR=%q: local mode trusts the %s header, so it listens only on loopback; "+
 			"set ENGAGE_ALLOW_REMOTE_LOCAL_MODE=true to listen on %s anyway", c.Addr, auth.LocalHeader, host))
 	}
@@ -129,8 +148,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("ENGAGE_ADMINS: %v", err))
 		}
 	}
-	if c.MongoURI != "" {
-		errs = append(errs, errors.New("ENGAGE_MONGODB_URI is set, but this build has only the embedded store: unset it"))
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		errs = append(errs, errors.New("ENGAGE_MONGODB_URI: want a mongodb:// or mongodb+srv:// connection string"))
+	}
+	if c.MongoURI != "" && c.TrackingKey == "" {
+		errs = append(errs, errors.New("ENGAGE_MONGODB_URI is set: set ENGAGE_TRACKING_KEY too, so that every instance "+
+			"sharing the store signs and verifies tracking links with the same keys"))
 	}
 	if c.SQLiteSynchronous != "NORMAL" && c.SQLiteSynchronous != "FULL" {
 		errs = append(errs, fmt.Errorf("ENGAGE_SQLITE_SYNCHRONOUS=%q: want NORMAL or FULL", c.SQLiteSynchronous))
@@ -144,6 +167,37 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// checkTenant validates the Microsoft 365 settings: all or nothing, so a half-configured tenant never
+// falls back to local mode's trust in a header.
+func (c config) checkTenant() []error {
+	var errs []error
+	for _, u := range []struct{ name, value string }{{"ENGAGE_GRAPH_URL", c.GraphURL}, {"ENGAGE_AUTHORITY_URL", c.AuthorityURL}} {
+		if p, err := url.Parse(u.value); err != nil || p.Scheme != "https" || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: want an absolute https URL", u.name, u.value))
+		}
+	}
+	if c.TenantID == "" {
+		if c.ClientID != "" || c.ClientSecret != "" || c.ClientCertificate != "" || c.APIAudience != "" {
+			errs = append(errs, errors.New("ENGAGE_CLIENT_ID, ENGAGE_CLIENT_SECRET, ENGAGE_CLIENT_CERTIFICATE or ENGAGE_API_AUDIENCE "+
+				"is set without ENGAGE_TENANT_ID: set the tenant too, or unset them for local mode"))
+		}
+		return errs
+	}
+	if c.ClientID == "" {
+		errs = append(errs, errors.New("ENGAGE_TENANT_ID is set: ENGAGE_CLIENT_ID is required too"))
+	}
+	if c.ClientSecret == "" && c.ClientCertificate == "" {
+		errs = append(errs, errors.New("ENGAGE_TENANT_ID is set: give ENGAGE_CLIENT_SECRET or ENGAGE_CLIENT_CERTIFICATE"))
+	}
+	if c.ClientSecret != "" && c.ClientCertificate != "" {
+		errs = append(errs, errors.New("ENGAGE_CLIENT_SECRET and ENGAGE_CLIENT_CERTIFICATE are both set: give one"))
+	}
+	if c.APIAudience == "" {
+		errs = append(errs, errors.New("ENGAGE_TENANT_ID is set: ENGAGE_API_AUDIENCE (api://<client-id>) is required too"))
+	}
+	return errs
 }
 
 func loopback(host string) bool {

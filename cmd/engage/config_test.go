@@ -34,6 +34,20 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad grace", env: map[string]string{"ENGAGE_SHUTDOWN_GRACE": "-1s"}, wantErr: "ENGAGE_SHUTDOWN_GRACE"},
 		{name: "bad log level", env: map[string]string{"ENGAGE_LOG_LEVEL": "loud"}, wantErr: "ENGAGE_LOG_LEVEL"},
 		{name: "bad synchronous", env: map[string]string{"ENGAGE_SQLITE_SYNCHRONOUS": "OFF"}, wantErr: "ENGAGE_SQLITE_SYNCHRONOUS"},
+		{name: "tenant mode", env: tenantEnv(nil), check: func(t *testing.T, c config) {
+			if c.TenantID != "t" || c.ClientID != "c" || c.ClientSecret != "s" || c.APIAudience != "api://c" ||
+				c.GraphURL != "https://graph.microsoft.com/v1.0" || c.AuthorityURL != "https://login.microsoftonline.com" {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "tenant mode listens remotely", env: tenantEnv(map[string]string{"ENGAGE_ADDR": "0.0.0.0:8080"})},
+		{name: "tenant with a certificate", env: tenantEnv(map[string]string{"ENGAGE_CLIENT_SECRET": "", "ENGAGE_CLIENT_CERTIFICATE": "app.pem"})},
+		{name: "tenant without client id", env: tenantEnv(map[string]string{"ENGAGE_CLIENT_ID": ""}), wantErr: "ENGAGE_CLIENT_ID"},
+		{name: "tenant without credential", env: tenantEnv(map[string]string{"ENGAGE_CLIENT_SECRET": ""}), wantErr: "ENGAGE_CLIENT_CERTIFICATE"},
+		{name: "tenant with secret and certificate", env: tenantEnv(map[string]string{"ENGAGE_CLIENT_CERTIFICATE": "app.pem"}), wantErr: "give one"},
+		{name: "tenant without audience", env: tenantEnv(map[string]string{"ENGAGE_API_AUDIENCE": ""}), wantErr: "ENGAGE_API_AUDIENCE"},
+		{name: "client settings without tenant", env: map[string]string{"ENGAGE_CLIENT_ID": "c"}, wantErr: "ENGAGE_TENANT_ID"},
+		{name: "plain-http graph url", env: tenantEnv(map[string]string{"ENGAGE_GRAPH_URL": "http://graph.example"}), wantErr: "ENGAGE_GRAPH_URL"},
 		{name: "several errors at once", env: map[string]string{"ENGAGE_ADDR": "x", "ENGAGE_LOG_LEVEL": "loud"}, wantErr: "ENGAGE_LOG_LEVEL"},
 	}
 	for _, tt := range tests {
@@ -53,4 +67,13 @@ func TestLoadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tenantEnv is a complete tenant-mode environment changed by edit.
+func tenantEnv(edit map[string]string) map[string]string {
+	env := map[string]string{"ENGAGE_TENANT_ID": "t", "ENGAGE_CLIENT_ID": "c", "ENGAGE_CLIENT_SECRET": "s", "ENGAGE_API_AUDIENCE": "api://c"}
+	for k, v := range edit {
+		env[k] = v
+	}
+	return env
 }

@@ -15,15 +15,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // mailbox time zones load on machines without a zone database
 
 	"github.com/engage-email/engage/alerts"
-	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph"
 	"github.com/engage-email/engage/recommend"
 	"github.com/engage-email/engage/server"
-	"github.com/engage-email/engage/store/sqlite"
 )
 
 func main() {
@@ -48,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "engage.db"), sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
+	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -109,19 +108,35 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
+	// Sending and sign-in: Microsoft 365 with a tenant, else the local outbox and the X-Engage-User header.
+	md, err := newMode(ctx, cfg, db, nil)
+	if err != nil {
+		return err
+	}
+	sends, waitSends := startDelivery(ctx, db, md, log)
+	defer waitSends()
+	files, fileHandler, err := newAttachments(cfg, db, svc, consents, md, log)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
 		BodyLimit:      cfg.BodyLimit,
+		UploadLimit:    cfg.MaxAttachmentBytes + uploadSlack,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Introspection:  cfg.Introspection,
 		TrustedProxies: cfg.TrustedProxies,
+		AddIn:          server.AddIn{PublicURL: cfg.PublicURL, ClientID: cfg.ClientID, Resource: cfg.APIAudience},
 	}, server.Deps{
-		Log:       log,
-		Auth:      auth.NewLocal(cfg.Admins),
-		Ready:     db.Ping,
-		Resolver:  &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog},
+		Log:   log,
+		Auth:  md.auth,
+		Ready: db.Ping,
+		Resolver: &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog,
+			Delivery: sends, LocalOutbox: md.outbox, Attachments: files},
+		Files:     fileHandler,
 		Keys:      keys,
 		Devices:   devices,
 		Recorder:  recorder,
+		Labels:    startMachines(ctx, cfg, db, log),
 		IPStorage: consents.IPStorage,
 	})
 	if err != nil {
@@ -131,7 +146,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("engage listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "data_dir", cfg.DataDir, "mode", "local")
+	log.Info("engage listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "data_dir", cfg.DataDir, "mode", md.name)
 	for _, r := range ready {
 		r <- ln.Addr().String()
 	}

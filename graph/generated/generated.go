@@ -75,6 +75,19 @@ type ComplexityRoot struct {
 		ReplyReceived    func(childComplexity int) int
 	}
 
+	Attachment struct {
+		ContentType     func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		FollowRequested func(childComplexity int) int
+		Followed        func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Index           func(childComplexity int) int
+		MessageID       func(childComplexity int) int
+		Name            func(childComplexity int) int
+		Note            func(childComplexity int) int
+		Size            func(childComplexity int) int
+	}
+
 	AuditEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
@@ -168,6 +181,7 @@ type ComplexityRoot struct {
 	}
 
 	FollowedMessage struct {
+		Attachments       func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		Following         func(childComplexity int) int
 		ID                func(childComplexity int) int
@@ -207,6 +221,7 @@ type ComplexityRoot struct {
 		LinkIndex     func(childComplexity int) int
 		Machine       func(childComplexity int) int
 		MachineReason func(childComplexity int) int
+		MachineRule   func(childComplexity int) int
 		Recipient     func(childComplexity int) int
 		URL           func(childComplexity int) int
 		UserAgent     func(childComplexity int) int
@@ -244,6 +259,7 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AddAttachment            func(childComplexity int, messageID string, file model.Upload, followed bool) int
 		CancelReminder           func(childComplexity int, id string) int
 		CancelScheduledSend      func(childComplexity int, id string) int
 		CreateTemplate           func(childComplexity int, input model.TemplateInput) int
@@ -254,6 +270,7 @@ type ComplexityRoot struct {
 		LiftSuppression          func(childComplexity int, email string) int
 		MarkAlertsRead           func(childComplexity int, ids []string) int
 		RecordOutcome            func(childComplexity int, messageID string, outcome model.Outcome) int
+		RemoveAttachment         func(childComplexity int, id string) int
 		RescheduleSend           func(childComplexity int, id string, at time.Time) int
 		RetryFollow              func(childComplexity int, id string) int
 		SendMessage              func(childComplexity int, id string, at *time.Time) int
@@ -387,6 +404,7 @@ type FollowedMessageResolver interface {
 	Renders(ctx context.Context, obj *model.FollowedMessage) ([]*model.Render, error)
 
 	Interactions(ctx context.Context, obj *model.FollowedMessage, first *int, after *string) (*model.InteractionConnection, error)
+	Attachments(ctx context.Context, obj *model.FollowedMessage) ([]*model.Attachment, error)
 	Status(ctx context.Context, obj *model.FollowedMessage) (model.SendStatus, error)
 	SendError(ctx context.Context, obj *model.FollowedMessage) (*string, error)
 	SentAt(ctx context.Context, obj *model.FollowedMessage) (*time.Time, error)
@@ -397,6 +415,8 @@ type MutationResolver interface {
 	CancelReminder(ctx context.Context, id string) (*model.Reminder, error)
 	MarkAlertsRead(ctx context.Context, ids []string) (int, error)
 	SetAlertPreferences(ctx context.Context, input model.AlertPreferencesInput) (*model.AlertPreferences, error)
+	AddAttachment(ctx context.Context, messageID string, file model.Upload, followed bool) (*model.Attachment, error)
+	RemoveAttachment(ctx context.Context, id string) (*model.Attachment, error)
 	UpdateEngagementSettings(ctx context.Context, input model.EngagementSettingsInput) (*model.EngagementSettings, error)
 	SetFollowPreference(ctx context.Context, target string, preference model.FollowPreference, note *string) (*model.FollowPreferenceEntry, error)
 	ImportFollowPreferences(ctx context.Context, csv string) (*model.PreferenceImport, error)
@@ -583,6 +603,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AlertPreferences.ReplyReceived(childComplexity), true
+
+	case "Attachment.contentType":
+		if e.ComplexityRoot.Attachment.ContentType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.ContentType(childComplexity), true
+	case "Attachment.createdAt":
+		if e.ComplexityRoot.Attachment.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.CreatedAt(childComplexity), true
+	case "Attachment.followRequested":
+		if e.ComplexityRoot.Attachment.FollowRequested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.FollowRequested(childComplexity), true
+	case "Attachment.followed":
+		if e.ComplexityRoot.Attachment.Followed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.Followed(childComplexity), true
+	case "Attachment.id":
+		if e.ComplexityRoot.Attachment.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.ID(childComplexity), true
+	case "Attachment.index":
+		if e.ComplexityRoot.Attachment.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.Index(childComplexity), true
+	case "Attachment.messageId":
+		if e.ComplexityRoot.Attachment.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.MessageID(childComplexity), true
+	case "Attachment.name":
+		if e.ComplexityRoot.Attachment.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.Name(childComplexity), true
+	case "Attachment.note":
+		if e.ComplexityRoot.Attachment.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.Note(childComplexity), true
+	case "Attachment.size":
+		if e.ComplexityRoot.Attachment.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attachment.Size(childComplexity), true
 
 	case "AuditEdge.cursor":
 		if e.ComplexityRoot.AuditEdge.Cursor == nil {
@@ -915,6 +996,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Followability.Blocked(childComplexity), true
 
+	case "FollowedMessage.attachments":
+		if e.ComplexityRoot.FollowedMessage.Attachments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FollowedMessage.Attachments(childComplexity), true
 	case "FollowedMessage.createdAt":
 		if e.ComplexityRoot.FollowedMessage.CreatedAt == nil {
 			break
@@ -1103,6 +1190,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Interaction.MachineReason(childComplexity), true
+	case "Interaction.machineRule":
+		if e.ComplexityRoot.Interaction.MachineRule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Interaction.MachineRule(childComplexity), true
 	case "Interaction.recipient":
 		if e.ComplexityRoot.Interaction.Recipient == nil {
 			break
@@ -1240,6 +1333,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MessageKPIs.UniqueOpens(childComplexity), true
 
+	case "Mutation.addAttachment":
+		if e.ComplexityRoot.Mutation.AddAttachment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addAttachment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddAttachment(childComplexity, args["messageId"].(string), args["file"].(model.Upload), args["followed"].(bool)), true
 	case "Mutation.cancelReminder":
 		if e.ComplexityRoot.Mutation.CancelReminder == nil {
 			break
@@ -1350,6 +1454,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RecordOutcome(childComplexity, args["messageId"].(string), args["outcome"].(model.Outcome)), true
+	case "Mutation.removeAttachment":
+		if e.ComplexityRoot.Mutation.RemoveAttachment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeAttachment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveAttachment(childComplexity, args["id"].(string)), true
 	case "Mutation.rescheduleSend":
 		if e.ComplexityRoot.Mutation.RescheduleSend == nil {
 			break
@@ -2218,6 +2333,51 @@ input AlertPreferencesInput {
   attachmentOpened: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/attachments.graphqls", Input: `# Attachments: files added to a followed message, shared as tracked links or attached to the mail itself.
+
+"A file in a GraphQL multipart request (graphql-multipart-request-spec)."
+scalar Upload
+
+extend type Mutation {
+  """
+  Add a file to one of the caller's messages before it is sent (a multipart request). With ` + "`" + `followed` + "`" + `
+  (and a followed message, in an organisation that tracks attachments) the file goes to the sender's
+  OneDrive (Engage's file store in local mode) and each tracked render lists it with a link that records
+  ATTACHMENT_OPENED; otherwise it is attached to the mail itself and ` + "`" + `note` + "`" + ` says why. The name is
+  sanitised and the type read from the content. An empty file, a name that is a path, or a message already
+  sent is BAD_USER_INPUT; a file over the size limit PAYLOAD_TOO_LARGE; someone else's message NOT_FOUND.
+  """
+  addAttachment(messageId: ID!, file: Upload!, followed: Boolean!): Attachment!
+  "Take a file off a message not yet sent; the renders no longer list it and the stored file is deleted."
+  removeAttachment(id: ID!): Attachment!
+}
+
+extend type FollowedMessage {
+  "Files added to the message, in the order added."
+  attachments: [Attachment!]! @goField(forceResolver: true)
+}
+
+"A file added to a message."
+type Attachment {
+  id: ID!
+  messageId: ID!
+  "Numbers the message's files in the order added."
+  index: Int!
+  "The file name as stored (sanitised)."
+  name: String!
+  "Bytes."
+  size: Int!
+  "The media type, read from the content."
+  contentType: String!
+  "Shared as a tracked link: opens are recorded."
+  followed: Boolean!
+  "The salesperson asked for it to be followed."
+  followRequested: Boolean!
+  "Why a file asked to be followed is attached to the mail itself instead."
+  note: String
+  createdAt: Time!
+}
+`, BuiltIn: false},
 	{Name: "../schema/consent.graphqls", Input: `# Who may be followed: org settings, "Follow Email" preferences, suppressions, the audit log,
 # erasure of and access to a recipient's data.
 
@@ -2628,6 +2788,16 @@ type EngagementSummary {
   medianTimeToFirstOpenSeconds: Float
 }
 `, BuiltIn: false},
+	{Name: "../schema/machines.graphqls", Input: `# Machine labels (issue 11): every open and click is labelled a person's or a machine's; kpis count people.
+
+extend type Interaction {
+  """
+  The labelling rule that decided machine or machineReason (e.g. apple-mpp-agent, head-request, honeypot,
+  click-burst, prefetch-after-send, gmail-image-proxy); null for a plain person.
+  """
+  machineRule: String
+}
+`, BuiltIn: false},
 	{Name: "../schema/recommend.graphqls", Input: `# Recommendations: when to send (learned per recipient) and which templates work.
 
 extend type Query {
@@ -2776,6 +2946,32 @@ func (ec *executionContext) childFields_AlertPreferences(ctx context.Context, fi
 		return ec.fieldContext_AlertPreferences_attachmentOpened(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AlertPreferences", field.Name)
+}
+
+func (ec *executionContext) childFields_Attachment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Attachment_id(ctx, field)
+	case "messageId":
+		return ec.fieldContext_Attachment_messageId(ctx, field)
+	case "index":
+		return ec.fieldContext_Attachment_index(ctx, field)
+	case "name":
+		return ec.fieldContext_Attachment_name(ctx, field)
+	case "size":
+		return ec.fieldContext_Attachment_size(ctx, field)
+	case "contentType":
+		return ec.fieldContext_Attachment_contentType(ctx, field)
+	case "followed":
+		return ec.fieldContext_Attachment_followed(ctx, field)
+	case "followRequested":
+		return ec.fieldContext_Attachment_followRequested(ctx, field)
+	case "note":
+		return ec.fieldContext_Attachment_note(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Attachment_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Attachment", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2992,6 +3188,8 @@ func (ec *executionContext) childFields_FollowedMessage(ctx context.Context, fie
 		return ec.fieldContext_FollowedMessage_links(ctx, field)
 	case "interactions":
 		return ec.fieldContext_FollowedMessage_interactions(ctx, field)
+	case "attachments":
+		return ec.fieldContext_FollowedMessage_attachments(ctx, field)
 	case "status":
 		return ec.fieldContext_FollowedMessage_status(ctx, field)
 	case "sendError":
@@ -3048,6 +3246,8 @@ func (ec *executionContext) childFields_Interaction(ctx context.Context, field g
 		return ec.fieldContext_Interaction_machine(ctx, field)
 	case "machineReason":
 		return ec.fieldContext_Interaction_machineReason(ctx, field)
+	case "machineRule":
+		return ec.fieldContext_Interaction_machineRule(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Interaction", field.Name)
 }
@@ -3432,6 +3632,36 @@ func (ec *executionContext) field_FollowedMessage_interactions_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addAttachment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "messageId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["messageId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "file",
+		func(ctx context.Context, v any) (model.Upload, error) {
+			return ec.unmarshalNUpload2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐUpload(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["file"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "followed",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["followed"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelReminder_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3577,6 +3807,20 @@ func (ec *executionContext) field_Mutation_recordOutcome_args(ctx context.Contex
 		return nil, err
 	}
 	args["outcome"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeAttachment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4644,6 +4888,236 @@ func (ec *executionContext) _AlertPreferences_attachmentOpened(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_AlertPreferences_attachmentOpened(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AlertPreferences", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Attachment_id(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Attachment_messageId(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Attachment_index(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Attachment_name(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attachment_size(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Attachment_contentType(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_contentType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContentType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_contentType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attachment_followed(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_followed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Followed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_followed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Attachment_followRequested(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_followRequested(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FollowRequested, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_followRequested(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Attachment_note(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attachment_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Attachment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attachment_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attachment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attachment", field, false, false, "Time")
 }
 
 func (ec *executionContext) _AuditEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEdge) (ret graphql.Marshaler) {
@@ -6298,6 +6772,38 @@ func (ec *executionContext) fieldContext_FollowedMessage_interactions(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _FollowedMessage_attachments(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FollowedMessage_attachments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FollowedMessage().Attachments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Attachment) graphql.Marshaler {
+			return ec.marshalNAttachment2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FollowedMessage_attachments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FollowedMessage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Attachment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _FollowedMessage_status(ctx context.Context, field graphql.CollectedField, obj *model.FollowedMessage) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6777,6 +7283,29 @@ func (ec *executionContext) _Interaction_machineReason(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Interaction_machineReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Interaction", field, false, false, "String")
+}
+
+func (ec *executionContext) _Interaction_machineRule(ctx context.Context, field graphql.CollectedField, obj *model.Interaction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Interaction_machineRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MachineRule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Interaction_machineRule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Interaction", field, false, false, "String")
 }
 
@@ -7414,6 +7943,94 @@ func (ec *executionContext) fieldContext_Mutation_setAlertPreferences(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setAlertPreferences_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addAttachment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addAttachment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddAttachment(ctx, fc.Args["messageId"].(string), fc.Args["file"].(model.Upload), fc.Args["followed"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Attachment) graphql.Marshaler {
+			return ec.marshalNAttachment2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addAttachment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Attachment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addAttachment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeAttachment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeAttachment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveAttachment(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Attachment) graphql.Marshaler {
+			return ec.marshalNAttachment2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeAttachment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Attachment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeAttachment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11930,6 +12547,84 @@ func (ec *executionContext) _AlertPreferences(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var attachmentImplementors = []string{"Attachment"}
+
+func (ec *executionContext) _Attachment(ctx context.Context, sel ast.SelectionSet, obj *model.Attachment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, attachmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Attachment")
+		case "id":
+			out.Values[i] = ec._Attachment_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messageId":
+			out.Values[i] = ec._Attachment_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "index":
+			out.Values[i] = ec._Attachment_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Attachment_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._Attachment_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contentType":
+			out.Values[i] = ec._Attachment_contentType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "followed":
+			out.Values[i] = ec._Attachment_followed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "followRequested":
+			out.Values[i] = ec._Attachment_followRequested(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._Attachment_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Attachment_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var auditEdgeImplementors = []string{"AuditEdge"}
 
 func (ec *executionContext) _AuditEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEdge) graphql.Marshaler {
@@ -12642,6 +13337,12 @@ func (ec *executionContext) _FollowedMessage(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._FollowedMessage_interactions(ctx, field, obj)
 				})
+		case "attachments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FollowedMessage_attachments(ctx, field, obj)
+				})
 		case "status":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -12822,6 +13523,11 @@ func (ec *executionContext) _Interaction(ctx context.Context, sel ast.SelectionS
 			}
 		case "machineReason":
 			out.Values[i] = ec._Interaction_machineReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "machineRule":
+			out.Values[i] = ec._Interaction_machineRule(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -13092,6 +13798,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setAlertPreferences":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setAlertPreferences(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addAttachment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addAttachment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeAttachment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeAttachment(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -14418,6 +15138,30 @@ func (ec *executionContext) unmarshalNAlertPreferencesInput2githubᚗcomᚋengag
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAttachment2ᚕᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Attachment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAttachment2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAttachment2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachment(ctx context.Context, sel ast.SelectionSet, v *model.Attachment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Attachment!")
+		return graphql.Null
+	}
+	return ec._Attachment(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAttachmentSharing2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐAttachmentSharing(ctx context.Context, v any) (model.AttachmentSharing, error) {
 	var res model.AttachmentSharing
 	err := res.UnmarshalGQL(v)
@@ -15214,6 +15958,16 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUpload2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐUpload(ctx context.Context, v any) (model.Upload, error) {
+	var res model.Upload
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpload2githubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐUpload(ctx context.Context, sel ast.SelectionSet, v model.Upload) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋengageᚑemailᚋengageᚋgraphᚋmodelᚐUser(ctx context.Context, sel ast.SelectionSet, v *model.User) graphql.Marshaler {

@@ -60,6 +60,27 @@ type AlertPreferencesInput struct {
 	AttachmentOpened *bool `json:"attachmentOpened,omitempty"`
 }
 
+// A file added to a message.
+type Attachment struct {
+	ID        string `json:"id"`
+	MessageID string `json:"messageId"`
+	// Numbers the message's files in the order added.
+	Index int `json:"index"`
+	// The file name as stored (sanitised).
+	Name string `json:"name"`
+	// Bytes.
+	Size int `json:"size"`
+	// The media type, read from the content.
+	ContentType string `json:"contentType"`
+	// Shared as a tracked link: opens are recorded.
+	Followed bool `json:"followed"`
+	// The salesperson asked for it to be followed.
+	FollowRequested bool `json:"followRequested"`
+	// Why a file asked to be followed is attached to the mail itself instead.
+	Note      *string   `json:"note,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
 type AuditEdge struct {
 	Cursor string      `json:"cursor"`
 	Node   *AuditEntry `json:"node"`
@@ -199,7 +220,9 @@ type FollowedMessage struct {
 	Kpis         *MessageKPIs           `json:"kpis"`
 	Links        []*LinkStats           `json:"links"`
 	Interactions *InteractionConnection `json:"interactions"`
-	Status       SendStatus             `json:"status"`
+	// Files added to the message, in the order added.
+	Attachments []*Attachment `json:"attachments"`
+	Status      SendStatus    `json:"status"`
 	// Why the message failed, or why the last try did not go through; written for the salesperson.
 	SendError *string    `json:"sendError,omitempty"`
 	SentAt    *time.Time `json:"sentAt,omitempty"`
@@ -231,6 +254,9 @@ type Interaction struct {
 	UserAgent     *string `json:"userAgent,omitempty"`
 	Machine       bool    `json:"machine"`
 	MachineReason *string `json:"machineReason,omitempty"`
+	// The labelling rule that decided machine or machineReason (e.g. apple-mpp-agent, head-request, honeypot,
+	// click-burst, prefetch-after-send, gmail-image-proxy); null for a plain person.
+	MachineRule *string `json:"machineRule,omitempty"`
 }
 
 type InteractionConnection struct {

@@ -31,7 +31,9 @@ type Request struct {
 	Query         url.Values
 	Authorization string
 	Prefer        string
-	Body          map[string]any // decoded JSON body, gunzipped; nil when empty
+	Body          map[string]any // decoded JSON body, gunzipped; nil when empty or binary
+	ContentRange  string         // of an upload slice
+	ContentLength int64          // of a binary body (file content), which is not kept
 }
 
 // Fault makes the next Times requests matching Method and Path fail with Status.
@@ -57,6 +59,7 @@ type Graph struct {
 	owners    map[string]string         // message id -> lower-cased mailbox
 	mailboxes map[string]map[string]any // lower-cased mailbox -> mailboxSettings
 	seq       int
+	drive     *drive // OneDrive files, upload sessions and sharing links (drive.go)
 }
 
 // NewGraph starts a fake Graph; it stops when t ends.
@@ -72,6 +75,7 @@ func NewGraph(t testing.TB) *Graph {
 	mux.HandleFunc("POST /v1.0/users/{user}/messages/{id}/send", g.sendMessage)
 	mux.HandleFunc("GET /v1.0/users/{user}/messages/{id}", g.getMessage)
 	mux.HandleFunc("GET /v1.0/users/{user}/mailboxSettings", g.getMailboxSettings)
+	g.driveRoutes(mux)
 	g.srv = httptest.NewTLSServer(g.record(mux))
 	t.Cleanup(g.srv.Close)
 	return g
@@ -123,7 +127,11 @@ func (g *Graph) Message(id string) (map[string]any, bool) {
 // record decodes and stores each request, then applies injected faults and token checks.
 func (g *Graph) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(r)
+		var body map[string]any
+		var err error
+		if !binaryBody(r) {
+			body, err = readBody(r)
+		}
 		if err != nil {
 			graphError(w, http.StatusBadRequest, "BadRequest", err.Error())
 			return
@@ -135,6 +143,10 @@ func (g *Graph) record(next http.Handler) http.Handler {
 			Authorization: r.Header.Get("Authorization"),
 			Prefer:        r.Header.Get("Prefer"),
 			Body:          body,
+			ContentRange:  r.Header.Get("Content-Range"),
+		}
+		if binaryBody(r) {
+			req.ContentLength = r.ContentLength
 		}
 		g.mu.Lock()
 		g.requests = append(g.requests, req)
@@ -148,7 +160,7 @@ func (g *Graph) record(next http.Handler) http.Handler {
 			graphError(w, fault.Status, fault.Code, fault.Message)
 			return
 		}
-		if authority != nil && !authorized(w, r, authority) {
+		if authority != nil && !isUploadURL(req.Path) && !authorized(w, r, authority) {
 			return
 		}
 		if body != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/engage-email/engage/alerts"
+	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
@@ -23,13 +24,17 @@ type Stores struct {
 	// Delivery keeps send jobs for messages in the database Followed writes to; Outbox is local mode's mailbox.
 	Delivery delivery.Store
 	Outbox   delivery.OutboxStore
+	// Attachments keeps the files of messages in the database Followed and Delivery write to.
+	Attachments attachments.Store
 }
 
 // Run runs the whole suite; open returns fresh, empty stores for each test.
 func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("followed", func(t *testing.T) { runFollowed(t, open) })
+	t.Run("relabel", func(t *testing.T) { runRelabel(t, open) })
 	t.Run("alerts", func(t *testing.T) { runAlerts(t, open) })
 	t.Run("consent", func(t *testing.T) { runConsent(t, open) })
 	t.Run("recommend", func(t *testing.T) { runRecommend(t, open) })
 	t.Run("delivery", func(t *testing.T) { runDelivery(t, open) })
+	t.Run("attachments", func(t *testing.T) { runAttachments(t, open) })
 }

@@ -1,0 +1,151 @@
+package attachments_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/engage-email/engage/attachments"
+	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/store/sqlite"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+type env struct {
+	followed *followed.Service
+	files    *attachments.Service
+	db       *sqlite.DB
+}
+
+var rep = auth.Identity{Email: "rep@contoso.com"}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	db := sqlite.OpenTemp(t)
+	keys, err := followed.NewKeyRing(followed.Key{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := followed.NewService(db, keys, "https://engage.example.com", followed.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	blobs, err := attachments.NewDir(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drive, err := attachments.NewLocalDrive(filepath.Join(dir, "drive"), "https://engage.example.com", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := attachments.New(db, db, svc, drive, blobs, nil, attachments.Options{MaxBytes: 1 << 20,
+		Now: func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) }})
+	svc.SetFiles(files)
+	return env{followed: svc, files: files, db: db}
+}
+
+func upload(name string, content []byte) attachments.Upload {
+	return attachments.Upload{Name: name, Size: int64(len(content)), Content: bytes.NewReader(content)}
+}
+
+// tokenRe finds tracking tokens and local links, which carry random ids.
+var tokenRe = regexp.MustCompile(`(/t/[a-z]/|/files/)[A-Za-z0-9_-]+`)
+
+// The attachment block each tracked render ends with, as a recipient's mail client sees it.
+func TestRenderedBlockGolden(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	m, err := e.followed.Follow(ctx, rep, followed.FollowInput{Subject: "Offer", Follow: true,
+		HTML:       `<html><body><p>Hi Ann, the offer & terms are attached.</p></body></html>`,
+		Recipients: []followed.Recipient{{Email: "ann@fabrikam.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		name    string
+		content []byte
+		follow  bool
+	}{
+		{"Q3 offer.pdf", append([]byte("%PDF-1.7\n"), make([]byte, 700<<10)...), true},
+		{`<script>.html`, []byte("<html>x</html>"), true},
+		{"terms.txt", []byte("Terms apply."), false},
+	} {
+		if _, err := e.files.Add(ctx, rep, m.ID, upload(f.name, f.content), f.follow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := e.db.Renders(ctx, m.ID)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("renders %v, %v", rs, err)
+	}
+	got := tokenRe.ReplaceAllString(rs[0].HTML, "${1}TOKEN")
+	path := filepath.Join("testdata", "render.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("render differs from %s (go test -run RenderedBlockGolden -update):\n%s", path, got)
+	}
+}
+
+// Direct names what delivery attaches: unfollowed files to tracked renders, every file to an untracked copy.
+func TestDirectFilesForDelivery(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	m, err := e.followed.Follow(ctx, rep, followed.FollowInput{Subject: "Offer", Follow: true, HTML: "<p>Hi</p>",
+		Recipients: []followed.Recipient{{Email: "ann@fabrikam.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := e.files.Add(ctx, rep, m.ID, upload("offer.pdf", []byte("%PDF-1.7 offer")), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := e.files.Add(ctx, rep, m.ID, upload("terms.txt", []byte("Terms apply.")), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		tracked bool
+		want    []string
+	}{
+		{"tracked render", true, []string{direct.ID}},
+		{"untracked copy", false, []string{direct.ID}}, // the shared file has no local copy: every render was tracked
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := e.files.Direct(ctx, m.ID, tc.tracked)
+			if err != nil || len(got) != len(tc.want) || got[0].ID != tc.want[0] {
+				t.Fatalf("Direct = %+v, %v; want %v", got, err, tc.want)
+			}
+			rc, err := e.files.Content(ctx, got[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if b, _ := io.ReadAll(rc); string(b) != "Terms apply." {
+				t.Fatalf("content %q", b)
+			}
+		})
+	}
+	if _, err := e.files.Content(ctx, shared); !errors.Is(err, followed.ErrNotFound) {
+		t.Fatalf("content of a shared file without a copy: %v", err)
+	}
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/machines"
+)
+
+// startMachines starts machine labelling: the rules (the file's, watched for changes, else the
+// built-in ones), the labeller's send-time cache and the prefetch sweep, all stopping with ctx. It
+// returns nil, labelling nothing, when the store cannot serve labels.
+func startMachines(ctx context.Context, cfg config, store any, log *slog.Logger) *followed.Labeller {
+	ls, ok := store.(followed.LabelStore)
+	if !ok {
+		log.Warn("machines: this store keeps no machine labels; every open and click counts as a person's")
+		return nil
+	}
+	classifier := machines.NewClassifier(nil, nil)
+	if cfg.MachineRules != "" {
+		go machines.Watch(ctx, cfg.MachineRules, 0, classifier, log)
+	}
+	labels := followed.NewLabeller(classifier, ls, followed.LabellerOptions{Log: log})
+	go labels.Run(ctx)
+	go followed.NewPrefetchSweep(ls, classifier, followed.PrefetchOptions{Log: log}).Run(ctx)
+	return labels
+}

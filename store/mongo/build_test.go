@@ -1,0 +1,125 @@
+package mongo
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mdb "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/engage-email/engage/alerts"
+	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestBuildersGolden pins every filter, update and pipeline the backend sends, as canonical Extended
+// JSON, so a change to a query shows up in review as a diff of what the server will run.
+func TestBuildersGolden(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	yes := true
+	cur := &followed.Cursor{At: at, ID: "01h0000000000000000000000"}
+	for _, tc := range []struct {
+		name string
+		doc  any
+	}{
+		{"messages-owner", messagesFilter(followed.MessageQuery{Owner: "rep@contoso.com", Limit: 21}, nil)},
+		{"messages-all-filters", messagesFilter(followed.MessageQuery{Owner: "rep@contoso.com", From: at, To: at.Add(24 * time.Hour),
+			Following: &yes, Search: "a.b+c@fabrikam", After: cur}, []string{"m1", "m2"})},
+		{"messages-search-no-recipient", messagesFilter(followed.MessageQuery{Search: "offer"}, nil)},
+		{"events-page", eventsFilter(followed.EventQuery{MessageID: "m1", After: cur, Limit: 20})},
+		{"summary-org", summaryPipeline(followed.SummaryQuery{})},
+		{"summary-owner-range", summaryPipeline(followed.SummaryQuery{Owner: "rep@contoso.com", From: at, To: at.Add(time.Hour)})},
+		{"median-odd", medianPipeline(followed.SummaryQuery{Owner: "rep@contoso.com"}, 5)},
+		{"median-even", medianPipeline(followed.SummaryQuery{}, 4)},
+		{"counters-opens", counterUpdate(messageDelta{opens: 2, uniqueOpens: 1, firstOpen: at.UnixMilli(), lastOpen: at.Add(time.Minute).UnixMilli()})},
+		{"counters-clicks-only", counterUpdate(messageDelta{clicks: 3, uniqueClicks: 2, machineClicks: 1})},
+		{"relabel-counters", relabelUpdate(messageDelta{opens: -2, machineOpens: 2, uniqueOpens: -1, clicks: -1, machineClicks: 1})},
+		{"audience-claims", audienceFilter([]audienceKey{{"m1", 0, "open"}, {"m1", -1, "link:2"}})},
+		{"alerts-newest", alertsFilter(alerts.AlertQuery{Owner: "rep@contoso.com", UnreadOnly: true, Before: 40, Limit: 20})},
+		{"alerts-replay", alertsFilter(alerts.AlertQuery{Owner: "rep@contoso.com", After: 7, Ascending: true, Limit: 100})},
+		{"reminders-due", dueReminders(at)},
+		{"reminders-claim", claimUpdate("instance-a", at.Add(30*time.Second))},
+		{"sequence-reserve", incSeq(3)},
+		{"engagements", engagementsPipeline(41, 1000)},
+		{"recipient-engagement", recipientEngagementPipeline([]string{"ann@fabrikam.com"})},
+		{"domain-engagement", localEngagementPipeline("fabrikam.com")},
+		{"org-engagement", localEngagementPipeline("")},
+		{"domain-zone", domainZonePipeline("fabrikam.com")},
+		{"template-stats", templateStatsPipeline("intro")},
+		{"jobs-due", dueJobs(at)},
+		{"preferences-latest", latestPreferencesPipeline([]string{"ann@fabrikam.com", "fabrikam.com"})},
+		{"audit-page", auditFilter(consent.AuditQuery{Target: "ann@fabrikam.com", BeforeSeq: 9, Limit: 50})},
+		{"erase-text", textHolding("html", "ann.o'neil+x@fabrikam.com")},
+		{"erase-events", ownEvents("m1", 2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := extJSON(tc.doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tc.name+".json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s changed (run with -update if intended):\n got %s\nwant %s", tc.name, got, want)
+			}
+		})
+	}
+}
+
+// extJSON renders a document, or a pipeline wrapped as {"pipeline": [...]}, as indented canonical
+// Extended JSON, which keeps BSON types (int64 versus int32) visible.
+func extJSON(doc any) ([]byte, error) {
+	if p, ok := doc.(bson.A); ok {
+		doc = bson.D{{Key: "pipeline", Value: p}}
+	}
+	out, err := bson.MarshalExtJSONIndent(doc, true, false, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
+
+func TestUnavailableErrorsAreMarked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"plain", os.ErrNotExist, false},
+		{"not found is not unavailable", followed.ErrNotFound, false},
+		{"duplicate key is the caller's", mdb.CommandError{Code: 11000, Message: "E11000"}, false},
+		{"network error", mdb.CommandError{Code: 6, Message: "connection reset", Labels: []string{"NetworkError"}}, true},
+		{"no primary", topology.ServerSelectionError{Wrapped: errors.New("no primary")}, true},
+		{"client closed", mdb.ErrClientDisconnected, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := unavailable(tc.err); got != tc.want {
+				t.Errorf("unavailable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+			if got := errors.Is(fail("read", tc.err), store.ErrUnavailable); got != tc.want {
+				t.Errorf("fail(%v) marked unavailable = %v, want %v", tc.err, got, tc.want)
+			}
+			if !strings.Contains(fail("read", tc.err).Error(), tc.err.Error()) {
+				t.Errorf("fail(%v) lost the cause", tc.err)
+			}
+		})
+	}
+}

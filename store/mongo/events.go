@@ -1,0 +1,321 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mdb "go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/engage-email/engage/followed"
+)
+
+// messageDelta is what one batch adds to a message's counters.
+type messageDelta struct {
+	opens, uniqueOpens, clicks, uniqueClicks, attachmentOpens, replies, machineOpens, machineClicks int
+	firstOpen, lastOpen                                                                             int64
+}
+
+type audienceKey struct {
+	message   string
+	recipient int
+	what      string
+}
+
+type linkKey struct {
+	message string
+	link    int
+}
+
+type audienceDoc struct {
+	MessageID string `bson:"message_id"`
+	Recipient int    `bson:"recipient"`
+	What      string `bson:"what"`
+	At        int64  `bson:"at"`
+}
+
+// RecordEvents implements followed.Store in one transaction per batch: ids already stored are read
+// and skipped, new events take a range of the events sequence (the engagement cursor follows it), and
+// the audience collection's unique key makes "first" a fact the database decides: two instances
+// claiming one key conflict, the loser's transaction is retried, and then finds the key claimed.
+func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	var firsts []followed.FirstOpen
+	err := db.tx(ctx, "record events", func(ctx context.Context) error {
+		var err error
+		firsts, err = db.recordEvents(ctx, evs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return firsts, nil
+}
+
+type messageHead struct {
+	ID         string `bson:"id"`
+	Owner      string `bson:"owner"`
+	Subject    string `bson:"subject"`
+	Individual int64  `bson:"individual"`
+}
+
+func (db *DB) recordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
+	ids := make([]string, 0, len(evs))
+	seen := make(map[string]bool, len(evs))
+	var msgIDs []string
+	msgSeen := map[string]bool{}
+	for _, ev := range evs {
+		if !seen[ev.ID] {
+			seen[ev.ID] = true
+			ids = append(ids, ev.ID)
+		}
+		if !msgSeen[ev.MessageID] {
+			msgSeen[ev.MessageID] = true
+			msgIDs = append(msgIDs, ev.MessageID)
+		}
+	}
+	stored, err := all[struct {
+		ID string `bson:"id"`
+	}](ctx, db.c("events"), bson.D{{Key: "id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("stored events: %w", err)
+	}
+	for _, s := range stored {
+		seen[s.ID] = false // a replay
+	}
+	heads, err := all[messageHead](ctx, db.c("messages"), bson.D{{Key: "id", Value: bson.D{{Key: "$in", Value: msgIDs}}}})
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	infos := make(map[string]messageHead, len(heads))
+	for _, h := range heads {
+		infos[h.ID] = h
+	}
+	// An id twice in one batch is one event; events of a message since erased have nothing to attach to.
+	var fresh []followed.Event
+	for _, ev := range evs {
+		if _, ok := infos[ev.MessageID]; ok && seen[ev.ID] {
+			seen[ev.ID] = false
+			fresh = append(fresh, ev)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	last, err := db.nextSeq(ctx, "events", len(fresh))
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]any, len(fresh))
+	for i, ev := range fresh {
+		docs[i] = eventDoc{Seq: last - int64(len(fresh)) + 1 + int64(i), ID: ev.ID, MessageID: ev.MessageID, Kind: string(ev.Kind),
+			At: ev.At.UnixMilli(), Recipient: ev.Recipient, Link: ev.Link, URL: ev.URL, IP: ev.IP, UserAgent: ev.UserAgent,
+			Method: ev.Method, DeviceType: string(ev.Device.Type), DeviceOS: ev.Device.OS, DeviceClient: ev.Device.Client,
+			Machine: b2i(ev.Machine), Reason: ev.Reason, Rule: ev.Rule}
+	}
+	if _, err := db.c("events").InsertMany(ctx, docs); err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+
+	// The first event of the batch to name an audience key claims it, unless an earlier batch did.
+	claims := map[audienceKey]followed.Event{}
+	var order []audienceKey
+	claim := func(k audienceKey, ev followed.Event) {
+		if _, ok := claims[k]; !ok {
+			claims[k] = ev
+			order = append(order, k)
+		}
+	}
+	for _, ev := range fresh {
+		if ev.Machine {
+			continue
+		}
+		switch ev.Kind {
+		case followed.Opened:
+			claim(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev)
+		case followed.LinkClicked:
+			claim(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev)
+			claim(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev)
+		}
+	}
+	newKeys := map[audienceKey]bool{}
+	if len(order) > 0 {
+		taken, err := all[audienceDoc](ctx, db.c("audience"), audienceFilter(order))
+		if err != nil {
+			return nil, fmt.Errorf("audience: %w", err)
+		}
+		old := map[audienceKey]bool{}
+		for _, t := range taken {
+			old[audienceKey{t.MessageID, t.Recipient, t.What}] = true
+		}
+		var ins []any
+		for _, k := range order {
+			if !old[k] {
+				newKeys[k] = true
+				ins = append(ins, audienceDoc{MessageID: k.message, Recipient: k.recipient, What: k.what, At: claims[k].At.UnixMilli()})
+			}
+		}
+		if err := insertMany(ctx, db.c("audience"), ins); err != nil {
+			return nil, fmt.Errorf("insert audience: %w", err)
+		}
+	}
+	first := func(k audienceKey, id string) bool { return newKeys[k] && claims[k].ID == id }
+
+	recipients, err := db.firstOpenRecipients(ctx, fresh, infos, first)
+	if err != nil {
+		return nil, err
+	}
+	deltas := map[string]*messageDelta{}
+	var deltaOrder []string
+	links := map[linkKey]*[2]int{}
+	var linkOrder []linkKey
+	var firsts []followed.FirstOpen
+	for _, ev := range fresh {
+		dl := deltas[ev.MessageID]
+		if dl == nil {
+			dl = &messageDelta{}
+			deltas[ev.MessageID] = dl
+			deltaOrder = append(deltaOrder, ev.MessageID)
+		}
+		at := ev.At.UnixMilli()
+		switch ev.Kind {
+		case followed.Opened:
+			if ev.Machine {
+				dl.machineOpens++
+				continue
+			}
+			dl.opens++
+			if dl.firstOpen == 0 || at < dl.firstOpen {
+				dl.firstOpen = at
+			}
+			dl.lastOpen = max(dl.lastOpen, at)
+			if first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
+				dl.uniqueOpens++
+				info := infos[ev.MessageID]
+				fo := followed.FirstOpen{MessageID: ev.MessageID, Owner: info.Owner, Subject: info.Subject,
+					Recipient: ev.Recipient, At: ev.At, Device: ev.Device}
+				if rs := recipients[ev.MessageID]; ev.Recipient >= 0 && ev.Recipient < len(rs) {
+					fo.Email = rs[ev.Recipient]
+				}
+				firsts = append(firsts, fo)
+			}
+		case followed.LinkClicked:
+			if ev.Machine {
+				dl.machineClicks++
+				continue
+			}
+			dl.clicks++
+			if first(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev.ID) {
+				dl.uniqueClicks++
+			}
+			lk := linkKey{ev.MessageID, ev.Link}
+			l := links[lk]
+			if l == nil {
+				l = &[2]int{}
+				links[lk] = l
+				linkOrder = append(linkOrder, lk)
+			}
+			l[0]++
+			if first(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev.ID) {
+				l[1]++
+			}
+		case followed.AttachmentOpened:
+			if !ev.Machine {
+				dl.attachmentOpens++
+			}
+		case followed.Replied:
+			dl.replies++
+		}
+	}
+	models := make([]mdb.WriteModel, 0, len(deltaOrder))
+	for _, id := range deltaOrder {
+		models = append(models, mdb.NewUpdateOneModel().SetFilter(bson.D{{Key: "id", Value: id}}).SetUpdate(counterUpdate(*deltas[id])))
+	}
+	if _, err := db.c("messages").BulkWrite(ctx, models); err != nil {
+		return nil, fmt.Errorf("counters of %d messages: %w", len(models), err)
+	}
+	if len(linkOrder) > 0 {
+		models = models[:0]
+		for _, k := range linkOrder {
+			l := links[k]
+			models = append(models, mdb.NewUpdateOneModel().SetFilter(bson.D{{Key: "message_id", Value: k.message}, {Key: "idx", Value: k.link}}).
+				SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "clicks", Value: l[0]}, {Key: "unique_clicks", Value: l[1]}}}}))
+		}
+		if _, err := db.c("links").BulkWrite(ctx, models); err != nil {
+			return nil, fmt.Errorf("clicks of %d links: %w", len(models), err)
+		}
+	}
+	return firsts, nil
+}
+
+// firstOpenRecipients returns the addresses of the individual messages opened for the first time in
+// this batch, rare once a message is read.
+func (db *DB) firstOpenRecipients(ctx context.Context, fresh []followed.Event, infos map[string]messageHead,
+	first func(audienceKey, string) bool) (map[string][]string, error) {
+	var ids []string
+	for _, ev := range fresh {
+		if ev.Kind == followed.Opened && !ev.Machine && infos[ev.MessageID].Individual != 0 &&
+			first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
+			ids = append(ids, ev.MessageID)
+		}
+	}
+	out := map[string][]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rs, err := all[recipientDoc](ctx, db.c("recipients"), bson.D{{Key: "message_id", Value: bson.D{{Key: "$in", Value: ids}}}}, byIdx)
+	if err != nil {
+		return nil, fmt.Errorf("recipients: %w", err)
+	}
+	for _, r := range rs {
+		out[r.MessageID] = append(out[r.MessageID], r.Email)
+	}
+	return out, nil
+}
+
+// Summary implements followed.Store with two aggregations: the sums, then the middle one or two
+// times to first open.
+func (db *DB) Summary(ctx context.Context, q followed.SummaryQuery) (followed.Summary, error) {
+	var s followed.Summary
+	rows, err := aggregate[struct {
+		Followed        int   `bson:"followed"`
+		Opened          int   `bson:"opened"`
+		Clicked         int   `bson:"clicked"`
+		Replied         int   `bson:"replied"`
+		Opens           int   `bson:"opens"`
+		Clicks          int   `bson:"clicks"`
+		AttachmentOpens int   `bson:"attachment_opens"`
+		Replies         int   `bson:"replies"`
+		FirstOpened     int64 `bson:"first_opened"`
+	}](ctx, db.c("messages"), summaryPipeline(q))
+	if err != nil {
+		return s, fail("summary", err)
+	}
+	if len(rows) == 0 {
+		return s, nil
+	}
+	r := rows[0]
+	s = followed.Summary{FollowedEmails: r.Followed, OpenedEmails: r.Opened, ClickedEmails: r.Clicked, RepliedEmails: r.Replied,
+		Opens: r.Opens, Clicks: r.Clicks, AttachmentOpens: r.AttachmentOpens, Replies: r.Replies}
+	if r.FirstOpened == 0 {
+		return s, nil
+	}
+	mid, err := aggregate[struct {
+		D int64 `bson:"d"`
+	}](ctx, db.c("messages"), medianPipeline(q, r.FirstOpened))
+	if err != nil {
+		return s, fail("summary median", err)
+	}
+	var sum int64
+	for _, m := range mid {
+		sum += m.D
+	}
+	if len(mid) > 0 {
+		s.MedianTimeToFirstOpen = time.Duration(sum/int64(len(mid))) * time.Millisecond
+	}
+	return s, nil
+}

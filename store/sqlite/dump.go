@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/engage-email/engage/store"
+)
+
+var _ store.Dumper = (*DB)(nil)
+
+// Tables implements store.Dumper: every data table in the order the migrations created them, so
+// messages come before the rows that name them.
+func (db *DB) Tables(ctx context.Context) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'
+		AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: tables: %w", err)
+	}
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: tables: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, closeRows(rows)
+}
+
+// checkTable refuses a name that is not one of the store's tables, since it is spliced into SQL.
+func (db *DB) checkTable(ctx context.Context, table string) error {
+	ts, err := db.Tables(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t == table {
+			return nil
+		}
+	}
+	return fmt.Errorf("sqlite: no table %q", table)
+}
+
+// Export implements store.Dumper.
+func (db *DB) Export(ctx context.Context, table string, fn func(store.Row) error) error {
+	if err := db.checkTable(ctx, table); err != nil {
+		return err
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT * FROM "`+table+`"`)
+	if err != nil {
+		return fmt.Errorf("sqlite: export %s: %w", table, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return fmt.Errorf("sqlite: export %s: %w", table, err)
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("sqlite: export %s: %w", table, err)
+		}
+		r := make(store.Row, len(cols))
+		for i, c := range cols {
+			r[c] = vals[i]
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: export %s: %w", table, err)
+	}
+	return nil
+}
+
+// Import implements store.Dumper: one transaction per call, rows with an existing key replaced.
+func (db *DB) Import(ctx context.Context, table string, rows []store.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := db.checkTable(ctx, table); err != nil {
+		return err
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: import %s: %w", table, err)
+	}
+	defer tx.Rollback()
+	for i, r := range rows {
+		cols := make([]string, 0, len(r))
+		args := make([]any, 0, len(r))
+		for c, v := range r {
+			if strings.ContainsAny(c, "\"`[]; ") {
+				return fmt.Errorf("sqlite: import %s: row %d: bad column name %q", table, i, c)
+			}
+			cols = append(cols, `"`+c+`"`)
+			args = append(args, v)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO "`+table+`" (`+strings.Join(cols, ",")+`) VALUES (`+
+			strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",")+`)`, args...); err != nil {
+			return fmt.Errorf("sqlite: import %s: row %d: %w", table, i, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: import %s: commit: %w", table, err)
+	}
+	return nil
+}
+
+// Count implements store.Dumper.
+func (db *DB) Count(ctx context.Context, table string) (int64, error) {
+	if err := db.checkTable(ctx, table); err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM "`+table+`"`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count %s: %w", table, err)
+	}
+	return n, nil
+}
