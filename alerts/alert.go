@@ -25,6 +25,7 @@ const (
 	ReplyReceived    Kind = "REPLY_RECEIVED"
 	LinkClicked      Kind = "LINK_CLICKED"
 	AttachmentOpened Kind = "ATTACHMENT_OPENED"
+	WebhookDisabled  Kind = "WEBHOOK_DISABLED" // to admins: a response-feed webhook failed for a day and was switched off
 )
 
 // Condition is when a follow-up reminder fires, as in Dynamics' "Set an alert to remind you".

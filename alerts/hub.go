@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/engage-email/engage/auth"
@@ -12,7 +13,7 @@ import (
 // bounded buffer, and one that falls behind is dropped and told to resync rather than slowing the rest.
 type hub struct {
 	mu   sync.Mutex
-	subs map[string]map[*subscriber]struct{} // by owner
+	subs map[string][]*subscriber // by owner; a slice, as most owners have one or two subscribers
 }
 
 type subscriber struct {
@@ -21,21 +22,16 @@ type subscriber struct {
 	overflow  func()
 	last      int64 // highest Seq delivered, so replay and live never repeat an alert
 	replaying bool
-	missed    bool // an alert was published while replaying: the replay reads the store again
-	gone      chan struct{}
+	missed    bool          // an alert was published while replaying: the replay reads the store again
+	gone      chan struct{} // closed on removal; only a replaying subscriber has one
 }
 
-func newHub() *hub { return &hub{subs: map[string]map[*subscriber]struct{}{}} }
+func newHub() *hub { return &hub{subs: map[string][]*subscriber{}} }
 
 func (h *hub) add(s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m := h.subs[s.owner]
-	if m == nil {
-		m = map[*subscriber]struct{}{}
-		h.subs[s.owner] = m
-	}
-	m[s] = struct{}{}
+	h.subs[s.owner] = append(h.subs[s.owner], s)
 }
 
 // remove takes s out; it reports false when s was already gone.
@@ -46,15 +42,19 @@ func (h *hub) remove(s *subscriber) bool {
 }
 
 func (h *hub) removeLocked(s *subscriber) bool {
-	m := h.subs[s.owner]
-	if _, ok := m[s]; !ok {
+	subs := h.subs[s.owner]
+	i := slices.Index(subs, s)
+	if i < 0 {
 		return false
 	}
-	delete(m, s)
-	if len(m) == 0 {
+	if len(subs) == 1 {
 		delete(h.subs, s.owner)
+	} else {
+		h.subs[s.owner] = slices.Delete(subs, i, i+1)
 	}
-	close(s.gone)
+	if s.gone != nil {
+		close(s.gone)
+	}
 	return true
 }
 
@@ -63,7 +63,10 @@ func (h *hub) publish(as []Alert) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, a := range as {
-		for s := range h.subs[a.Owner] {
+		// Backwards: removing an overflowing subscriber shifts only the ones already served.
+		subs := h.subs[a.Owner]
+		for i := len(subs) - 1; i >= 0; i-- {
+			s := subs[i]
 			switch {
 			case a.Seq <= s.last:
 			case s.replaying:
@@ -83,8 +86,8 @@ func (h *hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for _, m := range h.subs {
-		n += len(m)
+	for _, subs := range h.subs {
+		n += len(subs)
 	}
 	return n
 }
@@ -126,20 +129,23 @@ func Subscribe[T any](ctx context.Context, s *Service, who auth.Identity, opts S
 		},
 		last:      since,
 		replaying: replaying,
-		gone:      make(chan struct{}),
 	}
-	replayDone := make(chan struct{})
+	var replayDone chan struct{} // only a replaying subscriber has a second sender to wait for
+	if replaying {
+		sub.gone, replayDone = make(chan struct{}), make(chan struct{})
+	}
 	sub.overflow = func() {
 		if opts.OnOverflow != nil {
 			opts.OnOverflow()
 		}
-		<-replayDone // the replay, the only other sender, has stopped: closing is safe
+		if replayDone != nil {
+			<-replayDone // the replay, the only other sender, has stopped: closing is safe
+		}
 		close(ch)
 	}
 	s.hub.add(sub)
 	context.AfterFunc(ctx, func() { s.hub.remove(sub) })
 	if !replaying {
-		close(replayDone)
 		return ch, nil
 	}
 	go func() {

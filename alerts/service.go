@@ -304,3 +304,26 @@ func (s *Service) settle(ctx context.Context, r Reminder) (Reminder, *Alert, err
 	return r, &Alert{ID: followed.NewID(now), Key: "reminder:" + r.ID, Owner: r.Owner, Kind: ReminderDue, At: r.DueAt,
 		MessageID: r.MessageID, Subject: m.Subject, Reminder: r.ID, Condition: r.Condition}, nil
 }
+
+// WebhookDisabled implements feed.Alerter: one WEBHOOK_DISABLED alert to each admin named (duplicates
+// and blanks skipped), its URL the endpoint's and its subject the reason, live to those subscribed.
+func (s *Service) WebhookDisabled(ctx context.Context, owners []string, endpointID, url, reason string, at time.Time) error {
+	seen := map[string]bool{}
+	var as []Alert
+	for _, o := range owners {
+		if o == "" || seen[o] {
+			continue
+		}
+		seen[o] = true
+		as = append(as, Alert{ID: followed.NewID(s.opts.Now()), Key: fmt.Sprintf("webhook_disabled:%s:%d:%s", endpointID, at.UnixMilli(), o),
+			Owner: o, Kind: WebhookDisabled, At: at.UTC(), Subject: "Webhook disabled: " + reason, URL: url})
+	}
+	if len(as) == 0 {
+		return nil
+	}
+	if _, err := s.store.AppendAlerts(ctx, as); err != nil {
+		return fmt.Errorf("alerts: webhook %s disabled: %w", endpointID, err)
+	}
+	s.notify()
+	return nil
+}

@@ -32,6 +32,8 @@ type EntraConfig struct {
 	Leeway time.Duration
 	// AdminRole is the app role that makes a caller an admin; it defaults to "Engage.Admin".
 	AdminRole string
+	// IntegrationRole is the app role that makes a caller an integration; it defaults to "Engage.Integration".
+	IntegrationRole string
 	// KeyRefreshEvery is the least time between JWKS downloads caused by unknown key ids; default 5 minutes.
 	KeyRefreshEvery time.Duration
 }
@@ -69,6 +71,9 @@ func NewEntraVerifier(ctx context.Context, cfg EntraConfig) (*EntraVerifier, err
 	}
 	if cfg.AdminRole == "" {
 		cfg.AdminRole = "Engage.Admin"
+	}
+	if cfg.IntegrationRole == "" {
+		cfg.IntegrationRole = "Engage.Integration"
 	}
 	if cfg.KeyRefreshEvery == 0 {
 		cfg.KeyRefreshEvery = 5 * time.Minute
@@ -191,11 +196,12 @@ func (v *EntraVerifier) Verify(ctx context.Context, bearer string) (Identity, er
 		return Identity{}, fmt.Errorf("%w: entra token: no preferred_username, upn or email", ErrUnauthenticated)
 	}
 	return Identity{
-		Email:    strings.ToLower(email),
-		Name:     c.Name,
-		Admin:    slices.Contains(c.Roles, v.cfg.AdminRole),
-		TenantID: c.TenantID,
-		ObjectID: c.ObjectID,
-		Token:    raw,
+		Email:       strings.ToLower(email),
+		Name:        c.Name,
+		Admin:       slices.Contains(c.Roles, v.cfg.AdminRole),
+		Integration: slices.Contains(c.Roles, v.cfg.IntegrationRole),
+		TenantID:    c.TenantID,
+		ObjectID:    c.ObjectID,
+		Token:       raw,
 	}, nil
 }

@@ -15,12 +15,13 @@ var ErrForbidden = errors.New("forbidden")
 
 // Identity is a proven caller.
 type Identity struct {
-	Email    string // lower-cased address, the owner key of followed messages
-	Name     string
-	Admin    bool
-	TenantID string // empty in local mode
-	ObjectID string // Entra ID object id (oid); empty in local mode
-	Token    string // the raw bearer token, kept for the on-behalf-of flow; empty in local mode
+	Email       string // lower-cased address, the owner key of followed messages
+	Name        string
+	Admin       bool
+	Integration bool   // a system (a CRM) that may read the response feed, without an admin's powers
+	TenantID    string // empty in local mode
+	ObjectID    string // Entra ID object id (oid); empty in local mode
+	Token       string // the raw bearer token, kept for the on-behalf-of flow; empty in local mode
 }
 
 type ctxKey struct{}

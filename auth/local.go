@@ -14,7 +14,8 @@ const LocalHeader = "X-Engage-User"
 // Local trusts the caller's word: it is for a single machine with no tenant, which is why the server
 // refuses to listen beyond loopback in this mode unless told otherwise.
 type Local struct {
-	admins map[string]bool
+	admins       map[string]bool
+	integrations map[string]bool
 }
 
 // NewLocal returns the local-mode authenticator; admins are email addresses.
@@ -23,6 +24,18 @@ func NewLocal(admins []string) *Local {
 	for _, a := range admins {
 		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
 			l.admins[a] = true
+		}
+	}
+	return l
+}
+
+// WithIntegrations names the callers that are integrations (a CRM reading the response feed) and
+// returns l, so that NewLocal's callers stay as they are.
+func (l *Local) WithIntegrations(emails []string) *Local {
+	l.integrations = map[string]bool{}
+	for _, e := range emails {
+		if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
+			l.integrations[e] = true
 		}
 	}
 	return l
@@ -48,7 +61,7 @@ func (l *Local) identity(v string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %s: %v", ErrUnauthenticated, LocalHeader, err)
 	}
-	return Identity{Email: email, Admin: l.admins[email]}, nil
+	return Identity{Email: email, Admin: l.admins[email], Integration: l.integrations[email]}, nil
 }
 
 // NormalizeEmail checks that s is a bare address and lower-cases it, so one person has one key.

@@ -29,6 +29,7 @@ type clock struct {
 
 func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 type env struct {
 	db       *sqlite.DB
@@ -291,7 +292,7 @@ func TestFailuresAndRetries(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range tc.tries {
-				e.clock.now = j.DueAt
+				e.clock.Set(j.DueAt)
 				if _, err := worker.DeliverDue(ctx); err != nil {
 					t.Fatal(err)
 				}

@@ -25,12 +25,13 @@ type Sender struct {
 // Address is a recipient with their display name.
 type Address struct{ Email, Name string }
 
-// Draft is one render ready for the mailbox: its recipients by header and the headers that let
-// replies be matched to it.
+// Draft is one render ready for the mailbox: its recipients by header, the headers that let
+// replies be matched to it, and the files attached to the mail itself.
 type Draft struct {
 	Subject, HTML string
 	To, Cc, Bcc   []Address
 	Headers       map[string]string
+	Attachments   []File
 }
 
 // DraftRef identifies a saved draft and the ids that follow the mail once sent.

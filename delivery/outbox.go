@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/followed"
 )
 
@@ -20,8 +23,15 @@ type OutboxEntry struct {
 	Headers           map[string]string
 	InternetMessageID string
 	ConversationID    string
+	Files             []OutboxFile // attached to the mail itself, in the order attached
 	CreatedAt         time.Time
 	SentAt            time.Time // zero while a draft
+}
+
+// OutboxFile is a file an outbox mail carries; its content stays in the attachment store.
+type OutboxFile struct {
+	AttachmentID, Name, ContentType string
+	Size                            int64
 }
 
 // MessageID is the Engage message the entry renders, from its header.
@@ -75,6 +85,13 @@ func (o *Outbox) CreateDraft(ctx context.Context, from Sender, d Draft) (DraftRe
 	}
 	e := OutboxEntry{ID: id, From: from.Mailbox, To: d.To, Cc: d.Cc, Bcc: d.Bcc, Subject: d.Subject, HTML: d.HTML,
 		Headers: d.Headers, InternetMessageID: "<" + id + "@" + domain + ">", ConversationID: "conv-" + id, CreatedAt: now}
+	for _, f := range d.Attachments {
+		// As Exchange reads every file it is given, a file that cannot be read fails the draft.
+		if err := readable(ctx, f); err != nil {
+			return DraftRef{}, err
+		}
+		e.Files = append(e.Files, OutboxFile{AttachmentID: f.AttachmentID, Name: f.Name, ContentType: f.ContentType, Size: f.Size})
+	}
 	if err := o.store.AddOutboxDraft(ctx, e); err != nil {
 		return DraftRef{}, fmt.Errorf("outbox: save draft: %w", err)
 	}
@@ -130,4 +147,100 @@ func (o *Outbox) Entry(ctx context.Context, id string) (OutboxEntry, error) {
 		return OutboxEntry{}, fmt.Errorf("outbox: entry %s: %w", id, err)
 	}
 	return e, nil
+}
+
+// readable checks that f opens.
+func readable(ctx context.Context, f File) error {
+	if f.Open == nil || f.Name == "" {
+		return &PermanentError{Reason: "An attachment of the message has no content.", Err: fmt.Errorf("outbox: file %q cannot be opened", f.Name)}
+	}
+	rc, err := f.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("outbox: open %s: %w", f.Name, err)
+	}
+	return rc.Close()
+}
+
+// File opens the n-th file (from 0) of a sent mail from files, the attachment store it was sent from;
+// an unknown mail or index, or a file since removed (its message erased), is followed.ErrNotFound.
+func (o *Outbox) File(ctx context.Context, files Files, entryID string, n int) (OutboxFile, io.ReadCloser, error) {
+	e, err := o.Entry(ctx, entryID)
+	if err != nil {
+		return OutboxFile{}, nil, err
+	}
+	if n < 0 || n >= len(e.Files) || files == nil {
+		return OutboxFile{}, nil, fmt.Errorf("outbox: file %d of %s: %w", n, entryID, followed.ErrNotFound)
+	}
+	f := e.Files[n]
+	as, err := files.Direct(ctx, e.MessageID(), false)
+	if err != nil {
+		return OutboxFile{}, nil, fmt.Errorf("outbox: file %d of %s: %w", n, entryID, err)
+	}
+	for _, a := range as {
+		if a.ID == f.AttachmentID {
+			rc, err := files.Content(ctx, a)
+			if err != nil {
+				return OutboxFile{}, nil, fmt.Errorf("outbox: file %d of %s: %w", n, entryID, err)
+			}
+			return f, rc, nil
+		}
+	}
+	return OutboxFile{}, nil, fmt.Errorf("outbox: file %d of %s is no longer kept: %w", n, entryID, followed.ErrNotFound)
+}
+
+// ForgetRecipient takes email (any case) out of the entry for an erasure: each of its places among the
+// recipients gets a placeholder, so the mail still shows how many it went to, and when the mail went to
+// that address alone its body goes too, as it was the person's own copy. It reports whether the entry
+// named the address.
+func (e *OutboxEntry) ForgetRecipient(email string) bool {
+	found, n := false, 0
+	for _, list := range [][]Address{e.To, e.Cc, e.Bcc} {
+		for i := range list {
+			if strings.EqualFold(strings.TrimSpace(list[i].Email), email) {
+				list[i] = Address{Email: "erased-" + strconv.Itoa(n) + "@erased.invalid"}
+				found = true
+			}
+			n++
+		}
+	}
+	if !found {
+		return false
+	}
+	alone := true
+	for _, list := range [][]Address{e.To, e.Cc, e.Bcc} {
+		for _, a := range list {
+			if !strings.HasSuffix(a.Email, "@erased.invalid") {
+				alone = false
+			}
+		}
+	}
+	if alone {
+		e.HTML = ""
+	}
+	return true
+}
+
+// OutboxRecords describes, for a person's data request, the outbox mails among es that name email.
+func OutboxRecords(es []OutboxEntry, email string) []consent.Record {
+	var out []consent.Record
+	for _, e := range es {
+		for _, h := range []struct {
+			header string
+			list   []Address
+		}{{"to", e.To}, {"cc", e.Cc}, {"bcc", e.Bcc}} {
+			for _, a := range h.list {
+				if !strings.EqualFold(strings.TrimSpace(a.Email), email) {
+					continue
+				}
+				at := e.SentAt
+				if at.IsZero() {
+					at = e.CreatedAt
+				}
+				out = append(out, consent.Record{Source: "delivery", Kind: "outbox", ID: e.ID, At: at,
+					Fields: map[string]string{"email": a.Email, "name": a.Name, "header": h.header, "sender": e.From,
+						"subject": e.Subject, "message": e.MessageID()}})
+			}
+		}
+	}
+	return out
 }

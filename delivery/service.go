@@ -29,8 +29,10 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	// MaxAttempts is how many tries a job gets before it fails; default 8.
 	MaxAttempts int
-	Now         func() time.Time
-	Log         *slog.Logger
+	// Files lists the files each render's mail carries; nil sends mail without attachments.
+	Files Files
+	Now   func() time.Time
+	Log   *slog.Logger
 }
 
 // Service sends messages now or later and answers where each stands.

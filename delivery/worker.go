@@ -156,7 +156,11 @@ func (s *Service) sendRenders(ctx context.Context, j Job, m followed.Message, fr
 			continue
 		}
 		if !ok || rec.DraftID == "" {
-			ref, err := s.mailer.CreateDraft(ctx, from, draftOf(m, r))
+			d := draftOf(m, r)
+			if d.Attachments, err = directFiles(ctx, s.opts.Files, m.ID, r.Tracked); err != nil {
+				return err
+			}
+			ref, err := s.mailer.CreateDraft(ctx, from, d)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ const (
 	Replied          EventKind = "REPLIED"
 	AutoReplied      EventKind = "AUTO_REPLIED"
 	Bounced          EventKind = "BOUNCED"
+	Unsubscribed     EventKind = "UNSUBSCRIBED" // the recipient used the opt-out link (feed package)
 )
 
 // Event is one recorded interaction. Its ID is chosen when the hit arrives, so replaying a spooled

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/engage-email/engage/auth"
@@ -23,7 +24,8 @@ type Service struct {
 	base   *url.URL
 	limits Limits
 	gate   Gate
-	files  FileSource // lists files shared as links (attachments feature); nil: none
+	files  FileSource  // lists files shared as links (attachments feature); nil: none
+	optOut atomic.Bool // renders for one recipient carry an opt-out link (SetOptOutLinks)
 	now    func() time.Time
 }
 
@@ -241,7 +243,7 @@ func (s *Service) render(m *Message, v Verdict) {
 				continue
 			}
 		}
-		res := s.rewriter(m.ID, rcpt, v).Rewrite(m.HTML)
+		res := s.rewriter(m.ID, rcpt, v).Rewrite(s.withOptOut(m.HTML, m.ID, rcpt))
 		m.Renders = append(m.Renders, Render{Index: gi, Recipient: rcpt, Targets: targets, HTML: res.HTML, Tracked: true})
 		if !linked {
 			linked = true

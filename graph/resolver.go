@@ -8,6 +8,7 @@ import (
 	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/delivery"
+	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/recommend"
 )
@@ -24,4 +25,6 @@ type Resolver struct {
 	LocalOutbox *delivery.Outbox
 	// Attachments adds files to messages; nil when this Engage was built without it.
 	Attachments *attachments.Service
+	// Feed is the response feed and its webhooks; nil when the store in use does not have it.
+	Feed *feed.Service
 }

@@ -71,7 +71,10 @@ type Message struct {
 	InternetMessageID string
 	ConversationID    string
 	ReceivedAt        time.Time
-	Inbound           replies.Inbound
+	// Date is the message's own Date header when ReceivedAt is only when Engage got it (simulated mail):
+	// it keeps the event id the same when one mail is queued twice. Zero: ReceivedAt is stable.
+	Date    time.Time
+	Inbound replies.Inbound
 }
 
 // DeltaPage is one page of a delta query on an Inbox: new message ids, and either the next page's link
@@ -126,6 +129,8 @@ type Store interface {
 	RetryInbound(ctx context.Context, instance, id string, at time.Time, reason string, dead bool) error
 	// InboundPending counts the items waiting (not given up), for operators and tests.
 	InboundPending(ctx context.Context) (int, error)
+	// PurgeInbound forgets items processed before before and returns how many.
+	PurgeInbound(ctx context.Context, before time.Time) (int, error)
 
 	// SaveInboxSubscription records (or replaces, by id) a subscription.
 	SaveInboxSubscription(ctx context.Context, s Subscription) error
@@ -156,6 +161,7 @@ type Store interface {
 // that stores its interaction (ignoring an id stored already) and moves the counters.
 type Events interface {
 	Message(ctx context.Context, id string) (followed.Message, error)
+	Renders(ctx context.Context, messageID string) ([]followed.Render, error)
 	RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error)
 }
 

@@ -30,16 +30,6 @@ func addresses(as []delivery.Address) []Address {
 	return out
 }
 
-// CreateDraft implements delivery.Mailer.
-func (m *Mailer) CreateDraft(ctx context.Context, from delivery.Sender, d delivery.Draft) (delivery.DraftRef, error) {
-	ref, err := m.c.CreateDraft(ctx, caller(from), Draft{Subject: d.Subject, HTML: d.HTML, To: addresses(d.To),
-		Cc: addresses(d.Cc), Bcc: addresses(d.Bcc), Headers: d.Headers})
-	if err != nil {
-		return delivery.DraftRef{}, deliveryError(err, false)
-	}
-	return delivery.DraftRef{ID: ref.ID, InternetMessageID: ref.InternetMessageID, ConversationID: ref.ConversationID}, nil
-}
-
 // SendDraft implements delivery.Mailer.
 func (m *Mailer) SendDraft(ctx context.Context, from delivery.Sender, draftID string) error {
 	if err := m.c.SendDraft(ctx, caller(from), draftID); err != nil {

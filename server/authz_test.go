@@ -85,6 +85,16 @@ func authzMatrix() map[string]matrixEntry {
 		"cancelScheduledSend": m(`mutation($msg: ID!) { cancelScheduledSend(id: $msg) { id } }`, access{"UNAUTHENTICATED", "BAD_USER_INPUT", "NOT_FOUND", "NOT_FOUND"}),
 		"rescheduleSend":      m(`mutation($msg: ID!, $at: Time!) { rescheduleSend(id: $msg, at: $at) { id } }`, access{"UNAUTHENTICATED", "BAD_USER_INPUT", "NOT_FOUND", "NOT_FOUND"}),
 		"outbox":              q(`{ outbox { id } }`, signedIn),
+		// feed: the response feed is for admins (and integrations, see server/feed_test.go); webhooks for admins.
+		"responses":        q(`{ responses { cursor } }`, adminOnly),
+		"webhookEndpoints": q(`{ webhookEndpoints { id } }`, adminOnly),
+		"webhookDeliveries": q(`{ webhookDeliveries(endpointId: "nope") { id } }`,
+			access{"UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "NOT_FOUND"}),
+		"registerWebhook": m(`mutation { registerWebhook(input: {url: "http://127.0.0.1:9/hook", secret: "0123456789abcdef0123456789abcdef"}) { id } }`,
+			adminOnly),
+		"updateWebhook": m(`mutation { updateWebhook(id: "nope", input: {enable: true}) { id } }`,
+			access{"UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "NOT_FOUND"}),
+		"deleteWebhook": m(`mutation { deleteWebhook(id: "nope") }`, access{"UNAUTHENTICATED", "FORBIDDEN", "FORBIDDEN", "NOT_FOUND"}),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -181,6 +182,12 @@ func TestForgetRecipientLeavesNoTraceInTheStore(t *testing.T) {
 		res := get(t, "GET", pixelRe.FindStringSubmatch(r.HTML)[1], outlookUA)
 		res.Body.Close()
 	}
+	// Sent through the local outbox first, so delivery's tables hold the address too.
+	var sent struct{ SendMessage sendOut }
+	e.mustGQL(t, repA, `mutation($id: ID!) { sendMessage(id: $id) { `+sendFields+` } }`, map[string]any{"id": m.ID}, &sent)
+	if sent.SendMessage.Status != "SENT" {
+		t.Fatalf("send before erasure: %+v", sent.SendMessage)
+	}
 	var data struct {
 		RecipientData struct {
 			Records []struct{ Source, Kind string }
@@ -188,7 +195,7 @@ func TestForgetRecipientLeavesNoTraceInTheStore(t *testing.T) {
 	}
 	e.mustGQL(t, adminUser, `query($e: String!) { recipientData(email: $e) { records { source kind } } }`, map[string]any{"e": ann}, &data)
 	kinds := fmt.Sprint(data.RecipientData.Records)
-	for _, want := range []string{"{followed recipient}", "{followed event}", "{consent preference}", "{consent audit}"} {
+	for _, want := range []string{"{followed recipient}", "{followed event}", "{consent preference}", "{consent audit}", "{delivery outbox}"} {
 		if !strings.Contains(kinds, want) {
 			t.Fatalf("recipient data %s lacks %s", kinds, want)
 		}
@@ -206,7 +213,7 @@ func TestForgetRecipientLeavesNoTraceInTheStore(t *testing.T) {
 	}
 	e.mustGQL(t, adminUser, `mutation { forgetRecipient(email: "Ann@Fabrikam.com") { counts { what count } } }`, nil, &erased)
 	counts := fmt.Sprint(erased.ForgetRecipient.Counts)
-	for _, want := range []string{"{recipients 1}", "{events 1}", "{preferences 1}"} {
+	for _, want := range []string{"{recipients 1}", "{events 1}", "{preferences 1}", "{outbox 1}"} {
 		if !strings.Contains(counts, want) {
 			t.Fatalf("counts %s lack %s", counts, want)
 		}
@@ -262,5 +269,18 @@ func TestForgetRecipientLeavesNoTraceInTheStore(t *testing.T) {
 	e.mustGQL(t, repA, `query($id: ID!) { followMessage: message(id: $id) { id recipients { email } } }`, map[string]any{"id": m.ID}, &after)
 	if len(after.FollowMessage.Recipients) != 2 || after.FollowMessage.Recipients[1].Email != "bob@fabrikam.com" {
 		t.Fatalf("after forget: %+v", after.FollowMessage)
+	}
+	var box outboxOut
+	e.mustGQL(t, repA, `{ outbox { to html } }`, nil, &box)
+	var to []string
+	for _, o := range box.Outbox {
+		to = append(to, strings.Join(o.To, ","))
+		if strings.Join(o.To, ",") == "bob@fabrikam.com" && !strings.Contains(o.HTML, "Dear [erased],") {
+			t.Errorf("bob's mail kept its body without the address? %s", o.HTML)
+		}
+	}
+	slices.Sort(to)
+	if fmt.Sprint(to) != "[bob@fabrikam.com erased-0@erased.invalid]" {
+		t.Fatalf("outbox after forget is addressed to %v", to)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph"
+	"github.com/engage-email/engage/inbound"
 	"github.com/engage-email/engage/recommend"
 	"github.com/engage-email/engage/server"
 	"github.com/engage-email/engage/store/sqlite"
@@ -30,6 +31,8 @@ type engage struct {
 	Alerts *alerts.Service
 	// AttachmentsDir holds the local drive and the copies delivery attaches.
 	AttachmentsDir string
+	// Followed is the followed-messages service, for tests that switch its options (opt-out links).
+	Followed *followed.Service
 }
 
 // start runs an Engage; maxAttachment, when given, is its attachment size limit (default 1 MiB).
@@ -51,7 +54,7 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consents, err := consent.NewService(context.Background(), db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser()}, Log: log})
+	consents, err := consent.NewService(context.Background(), db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser(), db.DeliveryEraser()}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +68,14 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 	}
 	rec := followed.NewRecorder(db, followed.RecorderOptions{Log: log, OnFirstOpen: alertSvc})
 	go rec.Run(ctx)
+	feeds := startFeed(ctx, db, rec, consents, alertSvc, log)
 	outbox := delivery.NewOutbox(db, time.Now)
-	sends := delivery.New(db, db, outbox, delivery.Options{PollEvery: 50 * time.Millisecond})
+	sends := delivery.New(db, db, outbox, delivery.Options{PollEvery: 50 * time.Millisecond, Files: files.svc})
 	sendsDone := make(chan struct{})
 	go func() { defer close(sendsDone); sends.Run(ctx) }()
+	replies := inbound.NewProcessor(db, db, consents, nil, inbound.Options{Log: log, PollEvery: 50 * time.Millisecond})
+	repliesDone := make(chan struct{})
+	go func() { defer close(repliesDone); replies.Run(ctx) }()
 	sendTimes, err := recommend.NewSendTimes(db, rand.New(rand.NewPCG(1, 2)), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -79,17 +86,25 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 	}
 	srv, err := server.New(server.Options{BodyLimit: 256 << 10, UploadLimit: files.limit + 64<<10, Introspection: true, ComplexityLimit: 200,
 		AllowedOrigins: []string{"https://outlook.office.com"}},
-		server.Deps{Log: log, Auth: auth.NewLocal([]string{"admin@contoso.com"}), Ready: db.Ping,
+		server.Deps{Log: log, Auth: auth.NewLocal([]string{"admin@contoso.com"}).WithIntegrations([]string{integrationUser}), Ready: db.Ping,
 			Resolver: &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog,
-				Delivery: sends, LocalOutbox: outbox, Attachments: files.svc}, Keys: keys, Files: files.handler, Devices: devices, Recorder: rec,
-			IPStorage: consents.IPStorage})
+				Delivery: sends, LocalOutbox: outbox, Attachments: files.svc, Feed: feeds.svc}, Keys: keys, Files: files.handler, Devices: devices, Recorder: rec,
+			IPStorage: consents.IPStorage, Inbound: replies, OptOuts: feeds.optOuts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
-	t.Cleanup(func() { ts.Close(); cancel(); rec.Wait(); alertSvc.Wait(); <-sendsDone })
-	return &engage{URL: ts.URL, DB: db, Alerts: alertSvc, AttachmentsDir: files.dir}
+	t.Cleanup(func() {
+		ts.Close()
+		cancel()
+		rec.Wait()
+		alertSvc.Wait()
+		<-sendsDone
+		<-repliesDone
+		<-feeds.done
+	})
+	return &engage{URL: ts.URL, DB: db, Alerts: alertSvc, AttachmentsDir: files.dir, Followed: svc}
 }
 
 type gqlResponse struct {

@@ -28,9 +28,12 @@ var outboxPage = template.Must(template.New("outbox").Funcs(template.FuncMap{
 <p>Mail sent in local mode stays here instead of leaving the machine. Open one as its recipient would:
 its pixel and links reach this Engage like a real mail client's.</p>
 {{if .}}<table>
-<tr><th>Sent (UTC)</th><th>From</th><th>To</th><th>Cc</th><th>Bcc</th><th>Subject</th></tr>
+<tr><th>Sent (UTC)</th><th>From</th><th>To</th><th>Cc</th><th>Bcc</th><th>Subject</th><th>Answer as the recipient</th></tr>
 {{range .}}<tr><td>{{.SentAt.Format "2006-01-02 15:04:05"}}</td><td>{{.From}}</td><td>{{addrs .To}}</td><td>{{addrs .Cc}}</td><td>{{addrs .Bcc}}</td>
-<td><a href="/outbox/{{.ID}}">{{if .Subject}}{{.Subject}}{{else}}(no subject){{end}}</a></td></tr>
+<td><a href="/outbox/{{.ID}}">{{if .Subject}}{{.Subject}}{{else}}(no subject){{end}}</a></td>
+<td><form method="post" action="/outbox/{{.ID}}/reply"><button>Reply as recipient</button></form>
+<form method="post" action="/outbox/{{.ID}}/auto-reply"><button>Auto-reply</button></form>
+<form method="post" action="/outbox/{{.ID}}/bounce"><select name="severity"><option value="hard">hard</option><option value="soft">soft</option></select><button>Bounce</button></form></td></tr>
 {{end}}</table>{{else}}<p>Nothing sent yet: follow a message and call <code>sendMessage</code>.</p>{{end}}
 </body></html>
 `))
@@ -43,6 +46,8 @@ func (s *Server) outboxRoutes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /outbox", s.outboxList)
 	mux.HandleFunc("GET "+graph.OutboxPath+"{id}", s.outboxMail)
+	s.outboxInboundRoutes(mux)
+	s.outboxFileRoutes(mux)
 }
 
 func (s *Server) outboxList(w http.ResponseWriter, r *http.Request) {
@@ -78,4 +83,5 @@ func (s *Server) outboxMail(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	_, _ = w.Write([]byte(e.HTML))
+	s.writeOutboxFiles(w, r, e)
 }

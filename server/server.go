@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph"
+	"github.com/engage-email/engage/inbound"
 )
 
 // Authenticator proves who is calling, from an HTTP request or a websocket connection_init payload.
@@ -52,6 +54,11 @@ type Deps struct {
 	IPStorage func() followed.IPStorage
 	// Files serves local mode's shared attachments under /files/; nil with a tenant (OneDrive serves them).
 	Files http.Handler
+	// Inbound queues Graph's notifications (POST /hooks/graph) and, in local mode, the outbox's simulated
+	// replies and bounces; nil serves neither.
+	Inbound *inbound.Processor
+	// OptOuts carries out recipients' opt-out links under /t/u/; nil serves none.
+	OptOuts *feed.OptOuts
 }
 
 // Server is Engage's HTTP server.
@@ -93,7 +100,9 @@ func New(opts Options, deps Deps) (*Server, error) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.trackingRoutes(mux)
+	s.optOutRoutes(mux)
 	s.outboxRoutes(mux)
+	s.hookRoutes(mux)
 	if err := s.webRoutes(mux); err != nil {
 		return nil, err
 	}

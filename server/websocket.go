@@ -175,17 +175,18 @@ const (
 // keepAlive pings every open websocket from one loop on one ticker, so that an idle subscriber costs
 // neither a goroutine nor a timer of its own (gqlgen's keep-alive costs both). A peer that sends
 // nothing for 1.5 intervals after a ping is dropped at the next tick. The loop runs only while
-// connections are open, and stops with ctx.
+// connections are open (the last one to close stops it), and stops with ctx.
 type keepAlive struct {
 	ctx      context.Context
 	interval time.Duration
 	mu       sync.Mutex
 	conns    map[*gorillaConn]struct{}
 	running  bool
+	emptied  chan struct{} // signalled when the last connection is removed
 }
 
 func newKeepAlive(ctx context.Context, interval time.Duration) *keepAlive {
-	return &keepAlive{ctx: ctx, interval: interval, conns: map[*gorillaConn]struct{}{}}
+	return &keepAlive{ctx: ctx, interval: interval, conns: map[*gorillaConn]struct{}{}, emptied: make(chan struct{}, 1)}
 }
 
 func (k *keepAlive) add(c *gorillaConn) {
@@ -202,6 +203,12 @@ func (k *keepAlive) remove(c *gorillaConn) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.conns, c)
+	if len(k.conns) == 0 && k.running {
+		select {
+		case k.emptied <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (k *keepAlive) run() {
@@ -216,6 +223,7 @@ func (k *keepAlive) run() {
 			k.running = false
 			k.mu.Unlock()
 			return
+		case <-k.emptied:
 		case now = <-t.C:
 		}
 		k.mu.Lock()
@@ -229,6 +237,9 @@ func (k *keepAlive) run() {
 			conns = append(conns, c)
 		}
 		k.mu.Unlock()
+		if now.IsZero() { // emptied, then refilled before the loop looked
+			continue
+		}
 		k.sweep(conns, now)
 		clear(conns) // hold no closed connection until the next tick
 	}

@@ -1,13 +1,25 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/graph"
+	"github.com/engage-email/engage/server"
 )
 
 type wsMessage struct {
@@ -122,4 +134,117 @@ func TestWebsocketSubscriptions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// startKeepAlive is a bare Engage (the ticks subscription needs no store) whose websockets are
+// pinged every interval, so keep-alive behaviour shows within a test.
+func startKeepAlive(t *testing.T, interval time.Duration) *engage {
+	t.Helper()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	srv, err := server.New(server.Options{KeepAlive: interval},
+		server.Deps{Log: log, Auth: auth.NewLocal(nil), Ready: func(context.Context) error { return nil }, Resolver: &graph.Resolver{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &engage{URL: ts.URL}
+}
+
+// TestWebsocketKeepAlive: one shared loop pings every connection; a peer that answers stays, one that
+// does not is dropped, in both protocols.
+func TestWebsocketKeepAlive(t *testing.T) {
+	e := startKeepAlive(t, 50*time.Millisecond)
+	tests := []struct {
+		name, subprotocol, subscribe string
+		answers                      bool
+	}{
+		{"graphql-transport-ws peer answering pings stays", "graphql-transport-ws", "subscribe", true},
+		{"graphql-transport-ws peer not answering is dropped", "graphql-transport-ws", "subscribe", false},
+		{"graphql-ws peer answering control pings stays", "graphql-ws", "start", true},
+		{"graphql-ws peer not answering is dropped", "graphql-ws", "start", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := dialWS(t, e, tt.subprotocol, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var controlPings atomic.Int64
+			c.SetPingHandler(func(data string) error {
+				controlPings.Add(1)
+				if !tt.answers {
+					return nil
+				}
+				return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+			})
+			c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"X-Engage-User":"rep@contoso.com"}`)})
+			c.WriteJSON(wsMessage{ID: "1", Type: tt.subscribe, Payload: json.RawMessage(`{"query":"subscription { ticks(count: 60) }"}`)})
+			keepAlives := 0                                     // graphql-transport-ws pings; graphql-ws peers count their control pings
+			c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound on a failing test, not a measurement
+			for {
+				var m wsMessage
+				err := c.ReadJSON(&m)
+				keepAlives += int(controlPings.Swap(0))
+				if err != nil {
+					var ne net.Error
+					switch {
+					case tt.answers:
+						t.Fatalf("dropped after %d keep-alives although it answered: %v", keepAlives, err)
+					case errors.As(err, &ne) && ne.Timeout():
+						t.Fatalf("a silent peer was not dropped (%d keep-alives): %v", keepAlives, err)
+					case keepAlives == 0:
+						t.Fatalf("dropped before any keep-alive: %v", err)
+					}
+					return
+				}
+				switch m.Type {
+				case "ping":
+					keepAlives++
+					if tt.answers {
+						c.WriteJSON(wsMessage{Type: "pong"})
+					}
+				case "ka", "connection_ack", "next", "data":
+				default:
+					t.Fatalf("unexpected frame %+v", m)
+				}
+				if tt.answers && keepAlives >= 8 {
+					return // it answered 8 pings and is still connected
+				}
+			}
+		})
+	}
+
+	t.Run("nothing is left running once the peers are gone", func(t *testing.T) {
+		for _, proto := range []string{"graphql-transport-ws", "graphql-ws"} {
+			c, _, err := dialWS(t, e, proto, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.WriteJSON(wsMessage{Type: "connection_init", Payload: json.RawMessage(`{"X-Engage-User":"rep@contoso.com"}`)})
+			if m := readWS(t, c); m.Type != "connection_ack" {
+				t.Fatalf("got %+v", m)
+			}
+			c.Close()
+		}
+		for _, fn := range []string{"server.(*keepAlive).run", "server.(*wsConn).readLoop", "transport.(*wsConnection).run"} {
+			waitNoGoroutine(t, fn)
+		}
+	})
+}
+
+// waitNoGoroutine fails unless no goroutine is in fn within a few seconds.
+func waitNoGoroutine(t *testing.T, fn string) {
+	t.Helper()
+	var stacks strings.Builder
+	for range 100 {
+		stacks.Reset()
+		pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		if !strings.Contains(stacks.String(), fn) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("a goroutine is still in %s:\n%s", fn, stacks.String())
 }

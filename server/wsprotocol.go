@@ -36,7 +36,8 @@ const (
 // the HTTP handler, a watcher that closes on cancel, and one per operation). Here a connection has a
 // read loop with a shallow stack, started after the HTTP handler returned, and one goroutine per
 // operation; closing on cancel is a context.AfterFunc and keep-alives are the shared keepAlive's.
-// Legacy graphql-ws clients are still served by gqlgen's transport.
+// Legacy graphql-ws clients are still served by gqlgen's transport. Operations see no HTTP headers:
+// a websocket's credentials come in connection_init, and keeping each upgrade's headers costs ~1 KB.
 type transportWS struct {
 	upgrader    *gorillaWebsocket
 	base        context.Context // cancelled on shutdown
@@ -59,16 +60,11 @@ func (t transportWS) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	if err != nil {
 		return // gorilla answered the HTTP request with the reason
 	}
-	c := &wsConn{t: t, c: wc.(*gorillaConn), exec: exec, header: r.Header}
+	c := &wsConn{t: t, c: wc.(*gorillaConn), exec: exec}
 	c.c.SetReadLimit(wsReadLimit)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	stopBase := context.AfterFunc(t.base, cancel)
-	context.AfterFunc(ctx, func() {
-		stopBase()
-		_ = c.c.WriteClose(websocket.CloseNormalClosure, "terminated")
-		_ = c.c.Close()
-	})
 	c.ctx, c.cancel = graph.WithSocketCloser(ctx, c.closeWith), cancel
+	c.stopShutdown = context.AfterFunc(t.base, func() { c.closeWith(websocket.CloseNormalClosure, "terminated") })
 	c.initTimer = time.AfterFunc(t.initTimeout, func() {
 		if !c.acked.Load() {
 			c.closeWith(closeInitTimeout, "Connection initialisation timeout")
@@ -79,17 +75,18 @@ func (t transportWS) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 
 // wsConn is one graphql-transport-ws connection.
 type wsConn struct {
-	t         transportWS
-	c         *gorillaConn
-	exec      graphql.GraphExecutor
-	header    http.Header
-	ctx       context.Context // the connection's; after connection_init, also the caller's identity
-	cancel    context.CancelFunc
-	initTimer *time.Timer
-	inited    bool // read loop only
-	acked     atomic.Bool
-	mu        sync.Mutex
-	ops       []wsOp // running operations; usually one
+	t      transportWS
+	c      *gorillaConn
+	exec   graphql.GraphExecutor
+	ctx    context.Context // the connection's; after connection_init, also the caller's identity
+	cancel context.CancelFunc
+	// stopShutdown unhooks the close on server shutdown; initTimer closes a connection never initialised.
+	stopShutdown func() bool
+	initTimer    *time.Timer // read loop only, like inited; nil once acknowledged
+	inited       bool
+	acked        atomic.Bool
+	mu           sync.Mutex
+	ops          []wsOp // running operations; usually one
 }
 
 type wsOp struct {
@@ -106,13 +103,23 @@ type wsMessage struct {
 // readLoop is the connection's only long-lived goroutine besides its operations'. Its frame is kept
 // small, and messages are handled in handle, so that an idle connection's stack stays within 4 KiB.
 func (c *wsConn) readLoop() {
-	defer c.cancel()
+	defer c.end()
 	for {
 		_, r, err := c.c.NextReader()
 		if err != nil || !c.handle(r) {
 			return
 		}
 	}
+}
+
+// end ends the connection's operations and lets go of everything it holds.
+func (c *wsConn) end() {
+	c.cancel()
+	c.stopShutdown()
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+	}
+	_ = c.c.Close()
 }
 
 // handle acts on one client message; false ends the connection.
@@ -166,6 +173,7 @@ func (c *wsConn) connectionInit(payload json.RawMessage) bool {
 		return false
 	}
 	c.initTimer.Stop()
+	c.initTimer = nil
 	c.ctx = ctx
 	if err := c.c.WriteJSON(wsMessage{Type: "connection_ack"}); err != nil {
 		return false
@@ -220,7 +228,6 @@ func (c *wsConn) execute(ctx context.Context, id string, payload json.RawMessage
 		return
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
-	params.Headers = c.header
 	rc, errs := c.exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)

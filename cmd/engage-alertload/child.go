@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -17,14 +18,16 @@ import (
 
 // child is an Engage process this tool started, so that its memory can be read from /proc.
 type child struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan error
+	cmd       *exec.Cmd
+	addr      string
+	pprofAddr string // its runtime profiles, for goroutine counts
+	done      chan error
 }
 
 func startChild(ctx context.Context, bin, dataDir string) (*child, error) {
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(os.Environ(), "ENGAGE_ADDR=127.0.0.1:0", "ENGAGE_DATA_DIR="+dataDir, "ENGAGE_SHUTDOWN_GRACE=5s")
+	cmd.Env = append(os.Environ(), "ENGAGE_ADDR=127.0.0.1:0", "ENGAGE_DATA_DIR="+dataDir, "ENGAGE_SHUTDOWN_GRACE=5s",
+		"ENGAGE_PPROF_ADDR=127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -36,7 +39,13 @@ func startChild(ctx context.Context, bin, dataDir string) (*child, error) {
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
 		var l struct{ Msg, Addr string }
-		if json.Unmarshal(lines.Bytes(), &l) == nil && l.Msg == "engage listening" {
+		if json.Unmarshal(lines.Bytes(), &l) != nil {
+			continue
+		}
+		if l.Msg == "pprof listening" {
+			c.pprofAddr = l.Addr
+		}
+		if l.Msg == "engage listening" {
 			c.addr = l.Addr
 			break
 		}
@@ -93,4 +102,35 @@ func parseVmRSS(r io.Reader) (int64, error) {
 		return 0, err
 	}
 	return 0, errors.New("no VmRSS line")
+}
+
+// goroutines is how many goroutines the child runs, from its goroutine profile.
+func (c *child) goroutines(ctx context.Context) (int, error) {
+	if c.pprofAddr == "" {
+		return 0, errors.New("goroutines: the engage binary serves no profiles (ENGAGE_PPROF_ADDR)")
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+c.pprofAddr+"/debug/pprof/goroutine?debug=1", nil)
+	if err != nil {
+		return 0, fmt.Errorf("goroutines: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("goroutines: %w", err)
+	}
+	defer res.Body.Close()
+	return parseGoroutineTotal(res.Body)
+}
+
+// parseGoroutineTotal reads the "goroutine profile: total N" line that opens a debug=1 profile.
+func parseGoroutineTotal(r io.Reader) (int, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && line == "" {
+		return 0, fmt.Errorf("goroutine profile: %w", err)
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), "goroutine profile: total ")
+	n, err := strconv.Atoi(rest)
+	if !ok || err != nil {
+		return 0, fmt.Errorf("goroutine profile line %q not understood", line)
+	}
+	return n, nil
 }

@@ -1,6 +1,6 @@
 // Command engage-alertload measures alert delivery: it runs Engage as child processes on one data
 // directory, holds many idle alert subscriptions open, and times pixel hit -> FIRST_OPEN frame; it
-// reports latency percentiles and each server's resident memory read from /proc.
+// reports latency percentiles, each server's resident memory read from /proc and its goroutines.
 package main
 
 import (
@@ -86,7 +86,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "RSS of instance 1 at start: %.1f MB\n", mb(base))
+	baseG, err := procs[0].goroutines(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "RSS of instance 1 at start: %.1f MB, %d goroutines\n", mb(base), baseG)
 
 	idleCtx, stopIdle := context.WithCancel(ctx)
 	defer stopIdle()
@@ -101,8 +105,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		heldG, err := procs[0].goroutines(ctx)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "RSS of instance 1 with %d idle subscriptions: %.1f MB (%.1f KB each over the start) opened in %s\n",
 			n, mb(held), float64(held-base)/1024/float64(n), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(out, "goroutines of instance 1 with %d idle subscriptions: %d (%.2f per subscription over the start)\n",
+			n, heldG, float64(heldG-baseG)/float64(n))
 	}
 
 	lat, err := timeHits(ctx, procs[0].addr, procs[len(procs)-1].addr, cfg.hits)

@@ -66,3 +66,24 @@ func TestFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestParseGoroutineTotal(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     int
+		ok       bool
+	}{
+		{"profile", "goroutine profile: total 20017\n10000 @ 0x48f10e 0x4505f7\n", 20017, true},
+		{"empty", "", 0, false},
+		{"other text", "404 page not found\n", 0, false},
+		{"not a number", "goroutine profile: total many\n", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseGoroutineTotal(strings.NewReader(tt.in))
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Fatalf("got %d, %v; want %d, ok=%v", got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}

@@ -19,6 +19,10 @@ type config struct {
 	DataDir              string
 	MongoURI             string
 	Admins               []string
+	Integrations         []string // local mode: callers that may read the response feed (a CRM)
+	WebhookAllowHTTP     bool     // webhooks may use plain http
+	WebhookAllowPrivate  bool     // webhooks may reach loopback, private and other non-public addresses
+	OptOutLinks          bool     // renders for one recipient carry an opt-out link
 	AllowRemoteLocalMode bool
 	TrackingKey          string
 	TrustedProxies       []string
@@ -32,6 +36,7 @@ type config struct {
 	SpoolAfter           time.Duration // a tracking commit slower than this is spooled
 	MachineRules         string        // machine-label rules file, reread when it changes; "" = built-in defaults
 	LogLevel             string
+	PprofAddr            string // loopback host:port for runtime profiles; "" serves none
 	// Microsoft 365: with a tenant id Engage runs in tenant mode (Entra ID sign-in, mail through Graph).
 	TenantID, ClientID, ClientSecret string
 	ClientCertificate                string // PEM file: certificate and private key, instead of the secret
@@ -92,6 +97,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	str("ENGAGE_DATA_DIR", &c.DataDir)
 	str("ENGAGE_MONGODB_URI", &c.MongoURI)
 	list("ENGAGE_ADMINS", &c.Admins)
+	list("ENGAGE_INTEGRATIONS", &c.Integrations)
+	boolean("ENGAGE_WEBHOOK_ALLOW_HTTP", &c.WebhookAllowHTTP)
+	boolean("ENGAGE_WEBHOOK_ALLOW_PRIVATE", &c.WebhookAllowPrivate)
+	boolean("ENGAGE_OPT_OUT_LINKS", &c.OptOutLinks)
 	boolean("ENGAGE_ALLOW_REMOTE_LOCAL_MODE", &c.AllowRemoteLocalMode)
 	c.TrackingKey = strings.TrimSpace(getenv("ENGAGE_TRACKING_KEY"))
 	list("ENGAGE_TRUSTED_PROXIES", &c.TrustedProxies)
@@ -121,6 +130,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	str("ENGAGE_LOG_LEVEL", &c.LogLevel)
+	str("ENGAGE_PPROF_ADDR", &c.PprofAddr)
 	str("ENGAGE_MACHINE_RULES", &c.MachineRules)
 	str("ENGAGE_TENANT_ID", &c.TenantID)
 	str("ENGAGE_CLIENT_ID", &c.ClientID)
@@ -148,6 +158,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("ENGAGE_ADMINS: %v", err))
 		}
 	}
+	for _, a := range c.Integrations {
+		if _, err := auth.NormalizeEmail(a); err != nil {
+			errs = append(errs, fmt.Errorf("ENGAGE_INTEGRATIONS: %v", err))
+		}
+	}
 	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
 		errs = append(errs, errors.New("ENGAGE_MONGODB_URI: want a mongodb:// or mongodb+srv:// connection string"))
 	}
@@ -157,6 +172,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.SQLiteSynchronous != "NORMAL" && c.SQLiteSynchronous != "FULL" {
 		errs = append(errs, fmt.Errorf("ENGAGE_SQLITE_SYNCHRONOUS=%q: want NORMAL or FULL", c.SQLiteSynchronous))
+	}
+	if host, _, err := net.SplitHostPort(c.PprofAddr); c.PprofAddr != "" && (err != nil || !loopback(host)) {
+		errs = append(errs, fmt.Errorf("ENGAGE_PPROF_ADDR=%q: want a loopback host:port such as 127.0.0.1:6060", c.PprofAddr))
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -33,6 +33,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad admin", env: map[string]string{"ENGAGE_ADMINS": "root"}, wantErr: "ENGAGE_ADMINS"},
 		{name: "bad grace", env: map[string]string{"ENGAGE_SHUTDOWN_GRACE": "-1s"}, wantErr: "ENGAGE_SHUTDOWN_GRACE"},
 		{name: "bad log level", env: map[string]string{"ENGAGE_LOG_LEVEL": "loud"}, wantErr: "ENGAGE_LOG_LEVEL"},
+		{name: "pprof on loopback", env: map[string]string{"ENGAGE_PPROF_ADDR": "127.0.0.1:6060"}},
+		{name: "pprof off loopback refused", env: map[string]string{"ENGAGE_PPROF_ADDR": "0.0.0.0:6060"}, wantErr: "ENGAGE_PPROF_ADDR"},
 		{name: "bad synchronous", env: map[string]string{"ENGAGE_SQLITE_SYNCHRONOUS": "OFF"}, wantErr: "ENGAGE_SQLITE_SYNCHRONOUS"},
 		{name: "tenant mode", env: tenantEnv(nil), check: func(t *testing.T, c config) {
 			if c.TenantID != "t" || c.ClientID != "c" || c.ClientSecret != "s" || c.APIAudience != "api://c" ||

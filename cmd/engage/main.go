@@ -66,7 +66,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	// Consent decides who may be followed; its loop purges events past retention and picks up settings
 	// changed on other instances. Other features' stores join Erasers as they come.
-	consents, err := consent.NewService(ctx, db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser()}, Log: log})
+	consents, err := consent.NewService(ctx, db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser(), db.DeliveryEraser()}, Log: log})
 	if err != nil {
 		return err
 	}
@@ -113,12 +113,22 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	sends, waitSends := startDelivery(ctx, db, md, log)
-	defer waitSends()
+	// Replies, auto-replies and bounces: Graph's notifications (tenant) or the outbox's simulation (local).
+	replies, waitReplies, err := startInbound(ctx, cfg, db, consents, log)
+	if err != nil {
+		return err
+	}
+	defer waitReplies()
 	files, fileHandler, err := newAttachments(cfg, db, svc, consents, md, log)
 	if err != nil {
 		return err
 	}
+	sends, waitSends := startDelivery(ctx, db, md, files, log)
+	defer waitSends()
+	// Response feed: the CRM pulls records or receives signed webhooks; recipients may opt out by link.
+	svc.SetOptOutLinks(cfg.OptOutLinks)
+	feeds, optOuts, waitFeed := startFeed(ctx, cfg, db, recorder, consents, alertSvc, log)
+	defer waitFeed()
 	srv, err := server.New(server.Options{
 		BodyLimit:      cfg.BodyLimit,
 		UploadLimit:    cfg.MaxAttachmentBytes + uploadSlack,
@@ -131,16 +141,23 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		Auth:  md.auth,
 		Ready: db.Ping,
 		Resolver: &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog,
-			Delivery: sends, LocalOutbox: md.outbox, Attachments: files},
+			Delivery: sends, LocalOutbox: md.outbox, Attachments: files, Feed: feeds},
 		Files:     fileHandler,
 		Keys:      keys,
 		Devices:   devices,
 		Recorder:  recorder,
 		Labels:    startMachines(ctx, cfg, db, log),
 		IPStorage: consents.IPStorage,
+		Inbound:   replies,
+		OptOuts:   optOuts,
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.PprofAddr != "" {
+		if err := servePprof(ctx, cfg.PprofAddr, log); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/delivery"
+	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/inbound"
 	"github.com/engage-email/engage/recommend"
 	"github.com/engage-email/engage/store/mongo"
 	"github.com/engage-email/engage/store/sqlite"
@@ -29,8 +31,11 @@ type backend interface {
 	delivery.Store
 	delivery.OutboxStore
 	attachments.Store
+	inbound.Store
+	feed.Store
 	FollowedEraser() consent.Eraser
 	AlertsEraser() consent.Eraser
+	DeliveryEraser() consent.Eraser
 	Ping(ctx context.Context) error
 	Close() error
 }

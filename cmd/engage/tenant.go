@@ -28,7 +28,7 @@ type mode struct {
 func newMode(ctx context.Context, cfg config, db backend, httpClient *http.Client) (mode, error) {
 	if cfg.TenantID == "" {
 		outbox := delivery.NewOutbox(db, time.Now)
-		return mode{name: "local", auth: auth.NewLocal(cfg.Admins), mailer: outbox, outbox: outbox}, nil
+		return mode{name: "local", auth: auth.NewLocal(cfg.Admins).WithIntegrations(cfg.Integrations), mailer: outbox, outbox: outbox}, nil
 	}
 	verifier, err := auth.NewEntraVerifier(ctx, auth.EntraConfig{TenantID: cfg.TenantID, Audience: cfg.APIAudience,
 		AuthorityURL: cfg.AuthorityURL, HTTPClient: httpClient})
@@ -43,10 +43,10 @@ func newMode(ctx context.Context, cfg config, db backend, httpClient *http.Clien
 	return mode{name: "tenant", auth: auth.NewTenant(verifier), mailer: m365.NewMailer(client), drive: m365.NewDrive(client)}, nil
 }
 
-// startDelivery runs the send worker until ctx ends; the returned wait lets a send under way finish
-// before the store closes.
-func startDelivery(ctx context.Context, db backend, m mode, log *slog.Logger) (*delivery.Service, func()) {
-	sends := delivery.New(db, db, m.mailer, delivery.Options{Log: log})
+// startDelivery runs the send worker until ctx ends, attaching files from the attachment store; the
+// returned wait lets a send under way finish before the store closes.
+func startDelivery(ctx context.Context, db backend, m mode, files delivery.Files, log *slog.Logger) (*delivery.Service, func()) {
+	sends := delivery.New(db, db, m.mailer, delivery.Options{Files: files, Log: log})
 	done := make(chan struct{})
 	go func() { defer close(done); sends.Run(ctx) }()
 	return sends, func() { <-done }

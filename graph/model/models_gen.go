@@ -362,6 +362,15 @@ type RecipientInput struct {
 	Kind  *RecipientKind `json:"kind,omitempty"`
 }
 
+type RegisterWebhookInput struct {
+	URL    string `json:"url"`
+	Secret string `json:"secret"`
+	// None: every category.
+	Categories           []ResponseCategory `json:"categories,omitempty"`
+	BatchIntervalSeconds *int               `json:"batchIntervalSeconds,omitempty"`
+	Since                *string            `json:"since,omitempty"`
+}
+
 type Reminder struct {
 	ID        string        `json:"id"`
 	Message   *AlertMessage `json:"message"`
@@ -379,6 +388,43 @@ type Render struct {
 	Recipients []*Recipient `json:"recipients"`
 	HTML       string       `json:"html"`
 	Tracked    bool         `json:"tracked"`
+}
+
+type ResponseDetails struct {
+	Kind InteractionKind `json:"kind"`
+	// The link clicked or attachment opened.
+	URL           *string `json:"url,omitempty"`
+	Device        *Device `json:"device,omitempty"`
+	Machine       bool    `json:"machine"`
+	MachineReason *string `json:"machineReason,omitempty"`
+}
+
+type ResponseMessage struct {
+	ID      string `json:"id"`
+	Subject string `json:"subject"`
+	// The salesperson who sent it.
+	Owner string `json:"owner"`
+}
+
+type ResponsePage struct {
+	Records []*ResponseRecord `json:"records"`
+	// Where the next page starts (pass it as `since`), even when this page is empty.
+	Cursor string `json:"cursor"`
+	// More records may already be stored past `cursor`.
+	HasMore bool `json:"hasMore"`
+}
+
+type ResponseRecord struct {
+	// The event's id: a receiver keeps a record once by it.
+	ID string `json:"id"`
+	// This record's position, usable as `since`.
+	Cursor   string           `json:"cursor"`
+	Category ResponseCategory `json:"category"`
+	Message  *ResponseMessage `json:"message"`
+	// The recipient's address; null for a message sent to everyone alike, whose opens name no one.
+	Recipient *string          `json:"recipient,omitempty"`
+	At        time.Time        `json:"at"`
+	Details   *ResponseDetails `json:"details"`
 }
 
 type SendTimeSlot struct {
@@ -421,10 +467,52 @@ type TemplateRecommendation struct {
 	Why         string    `json:"why"`
 }
 
+type UpdateWebhookInput struct {
+	URL                  *string            `json:"url,omitempty"`
+	Secret               *string            `json:"secret,omitempty"`
+	Categories           []ResponseCategory `json:"categories,omitempty"`
+	BatchIntervalSeconds *int               `json:"batchIntervalSeconds,omitempty"`
+	Enable               *bool              `json:"enable,omitempty"`
+}
+
 // A signed-in person: a salesperson or an admin.
 type User struct {
 	Email   string `json:"email"`
 	IsAdmin bool   `json:"isAdmin"`
+}
+
+type WebhookDelivery struct {
+	ID             string         `json:"id"`
+	IdempotencyKey string         `json:"idempotencyKey"`
+	Attempt        int            `json:"attempt"`
+	At             time.Time      `json:"at"`
+	Outcome        WebhookOutcome `json:"outcome"`
+	// 0 when no HTTP answer came.
+	StatusCode int     `json:"statusCode"`
+	Error      *string `json:"error,omitempty"`
+	DurationMs int     `json:"durationMs"`
+	Records    int     `json:"records"`
+}
+
+type WebhookEndpoint struct {
+	ID                   string             `json:"id"`
+	URL                  string             `json:"url"`
+	Categories           []ResponseCategory `json:"categories"`
+	BatchIntervalSeconds int                `json:"batchIntervalSeconds"`
+	Enabled              bool               `json:"enabled"`
+	DisabledAt           *time.Time         `json:"disabledAt,omitempty"`
+	DisabledReason       *string            `json:"disabledReason,omitempty"`
+	// When the current run of failures began; null while deliveries succeed.
+	FailingSince *time.Time `json:"failingSince,omitempty"`
+	// Deliveries have reached this position.
+	Cursor string `json:"cursor"`
+	// The idempotency key of the batch being delivered, if any.
+	PendingKey    *string   `json:"pendingKey,omitempty"`
+	NextAttemptAt time.Time `json:"nextAttemptAt"`
+	CreatedBy     string    `json:"createdBy"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedBy     string    `json:"updatedBy"`
+	UpdatedAt     time.Time `json:"updatedAt"`
 }
 
 type AlertKind string
@@ -440,6 +528,8 @@ const (
 	AlertKindLinkClicked AlertKind = "LINK_CLICKED"
 	// A recipient opened an attachment (off unless chosen in alertPreferences).
 	AlertKindAttachmentOpened AlertKind = "ATTACHMENT_OPENED"
+	// To admins: a webhook failed for 24 hours and was disabled (url names it).
+	AlertKindWebhookDisabled AlertKind = "WEBHOOK_DISABLED"
 )
 
 var AllAlertKind = []AlertKind{
@@ -448,11 +538,12 @@ var AllAlertKind = []AlertKind{
 	AlertKindReplyReceived,
 	AlertKindLinkClicked,
 	AlertKindAttachmentOpened,
+	AlertKindWebhookDisabled,
 }
 
 func (e AlertKind) IsValid() bool {
 	switch e {
-	case AlertKindFirstOpen, AlertKindReminder, AlertKindReplyReceived, AlertKindLinkClicked, AlertKindAttachmentOpened:
+	case AlertKindFirstOpen, AlertKindReminder, AlertKindReplyReceived, AlertKindLinkClicked, AlertKindAttachmentOpened, AlertKindWebhookDisabled:
 		return true
 	}
 	return false
@@ -735,6 +826,8 @@ const (
 	InteractionKindReplied          InteractionKind = "REPLIED"
 	InteractionKindAutoReplied      InteractionKind = "AUTO_REPLIED"
 	InteractionKindBounced          InteractionKind = "BOUNCED"
+	// The recipient used the opt-out link.
+	InteractionKindUnsubscribed InteractionKind = "UNSUBSCRIBED"
 )
 
 var AllInteractionKind = []InteractionKind{
@@ -744,11 +837,12 @@ var AllInteractionKind = []InteractionKind{
 	InteractionKindReplied,
 	InteractionKindAutoReplied,
 	InteractionKindBounced,
+	InteractionKindUnsubscribed,
 }
 
 func (e InteractionKind) IsValid() bool {
 	switch e {
-	case InteractionKindOpened, InteractionKindLinkClicked, InteractionKindAttachmentOpened, InteractionKindReplied, InteractionKindAutoReplied, InteractionKindBounced:
+	case InteractionKindOpened, InteractionKindLinkClicked, InteractionKindAttachmentOpened, InteractionKindReplied, InteractionKindAutoReplied, InteractionKindBounced, InteractionKindUnsubscribed:
 		return true
 	}
 	return false
@@ -1077,6 +1171,71 @@ func (e ReminderState) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type ResponseCategory string
+
+const (
+	ResponseCategoryOpen ResponseCategory = "OPEN"
+	// A link clicked or an attachment opened (see details.kind).
+	ResponseCategoryClick         ResponseCategory = "CLICK"
+	ResponseCategoryReply         ResponseCategory = "REPLY"
+	ResponseCategoryAutoresponder ResponseCategory = "AUTORESPONDER"
+	// The recipient used the opt-out link: they are no longer followed.
+	ResponseCategoryUnsubscription ResponseCategory = "UNSUBSCRIPTION"
+	ResponseCategoryBounce         ResponseCategory = "BOUNCE"
+)
+
+var AllResponseCategory = []ResponseCategory{
+	ResponseCategoryOpen,
+	ResponseCategoryClick,
+	ResponseCategoryReply,
+	ResponseCategoryAutoresponder,
+	ResponseCategoryUnsubscription,
+	ResponseCategoryBounce,
+}
+
+func (e ResponseCategory) IsValid() bool {
+	switch e {
+	case ResponseCategoryOpen, ResponseCategoryClick, ResponseCategoryReply, ResponseCategoryAutoresponder, ResponseCategoryUnsubscription, ResponseCategoryBounce:
+		return true
+	}
+	return false
+}
+
+func (e ResponseCategory) String() string {
+	return string(e)
+}
+
+func (e *ResponseCategory) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ResponseCategory(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ResponseCategory", str)
+	}
+	return nil
+}
+
+func (e ResponseCategory) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ResponseCategory) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ResponseCategory) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // Where a message stands on its way to its recipients.
 type SendStatus string
 
@@ -1192,6 +1351,65 @@ func (e *SummaryScope) UnmarshalJSON(b []byte) error {
 }
 
 func (e SummaryScope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type WebhookOutcome string
+
+const (
+	WebhookOutcomeDelivered WebhookOutcome = "DELIVERED"
+	// Will be retried.
+	WebhookOutcomeFailed WebhookOutcome = "FAILED"
+	// The last failure: the endpoint was disabled.
+	WebhookOutcomeDisabled WebhookOutcome = "DISABLED"
+)
+
+var AllWebhookOutcome = []WebhookOutcome{
+	WebhookOutcomeDelivered,
+	WebhookOutcomeFailed,
+	WebhookOutcomeDisabled,
+}
+
+func (e WebhookOutcome) IsValid() bool {
+	switch e {
+	case WebhookOutcomeDelivered, WebhookOutcomeFailed, WebhookOutcomeDisabled:
+		return true
+	}
+	return false
+}
+
+func (e WebhookOutcome) String() string {
+	return string(e)
+}
+
+func (e *WebhookOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WebhookOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WebhookOutcome", str)
+	}
+	return nil
+}
+
+func (e WebhookOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WebhookOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WebhookOutcome) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -59,7 +59,9 @@ type Graph struct {
 	owners    map[string]string         // message id -> lower-cased mailbox
 	mailboxes map[string]map[string]any // lower-cased mailbox -> mailboxSettings
 	seq       int
-	drive     *drive // OneDrive files, upload sessions and sharing links (drive.go)
+	drive     *drive       // OneDrive files, upload sessions and sharing links (drive.go)
+	inbox     inbox        // Inbox subscriptions, delivered mail and delta state (inbox.go)
+	attach    *attachState // message attachment upload sessions (attachments.go)
 }
 
 // NewGraph starts a fake Graph; it stops when t ends.
@@ -76,6 +78,8 @@ func NewGraph(t testing.TB) *Graph {
 	mux.HandleFunc("GET /v1.0/users/{user}/messages/{id}", g.getMessage)
 	mux.HandleFunc("GET /v1.0/users/{user}/mailboxSettings", g.getMailboxSettings)
 	g.driveRoutes(mux)
+	g.inboxRoutes(mux)
+	g.attachmentRoutes(mux)
 	g.srv = httptest.NewTLSServer(g.record(mux))
 	t.Cleanup(g.srv.Close)
 	return g

@@ -16,7 +16,9 @@ import (
 
 	"github.com/engage-email/engage/alerts"
 	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/inbound"
 	"github.com/engage-email/engage/store"
 )
 
@@ -63,6 +65,35 @@ func TestBuildersGolden(t *testing.T) {
 		{"erase-events", ownEvents("m1", 2)},
 		{"early-opens-page", personOpensAfter(at.UnixMilli(), "e1", at.Add(10*time.Minute).UnixMilli())},
 		{"early-opens-later-activity", laterActivity("m1", 0, at.UnixMilli())},
+		{"inbound-enqueue", enqueueUpdate(inbound.Item{ID: "n1", Kind: inbound.ItemMessage, Mailbox: "rep@contoso.com", GraphID: "AAMk1", EnqueuedAt: at})},
+		{"inbound-enqueue-raw", enqueueUpdate(inbound.Item{ID: "r1", Kind: inbound.ItemRaw, Mailbox: "rep@contoso.com", Raw: []byte("From: a@x.com\r\n\r\nhi"), EnqueuedAt: at})},
+		{"inbound-due", dueInbound(at)},
+		{"inbound-held", heldItem("instance-a", "n1")},
+		{"inbound-finish", finishUpdate(at)},
+		{"inbound-retry", retryUpdate(at.Add(time.Minute), "graph down", false)},
+		{"inbound-retry-dead", retryUpdate(at.Add(time.Hour), "gave up", true)},
+		{"inbound-purge", purgeFilter(at)},
+		{"inbound-subscription", subscriptionUpsert(inbound.Subscription{ID: "s1", Mailbox: "Rep@Contoso.com", ClientState: "secret",
+			ExpiresAt: at.Add(72 * time.Hour), CreatedAt: at})},
+		{"inbound-active-senders", sentSince(at)},
+		{"inbound-sent-as", sentAs("<r0@contoso.com>")},
+		{"inbound-conversation", inConversation("conv-1")},
+		{"inbound-engaged-since", engagedSincePipeline("ann@fabrikam.com", at.UnixMilli())},
+		{"inbound-soft-bounce", softBounceClaim("ann@fabrikam.com")},
+		{"inbound-streak", streakUpdate(3, at)},
+		{"feed-responses", responsesPipeline(feed.Query{After: 40, Limit: 100, Kinds: []followed.EventKind{followed.Opened, followed.Replied}}, 140)},
+		{"feed-responses-machine", responsesPipeline(feed.Query{After: 0, Through: 9, Limit: 5, Kinds: []followed.EventKind{followed.LinkClicked},
+			IncludeMachine: true}, 9)},
+		{"feed-endpoint-insert", endpointInsert(feed.Endpoint{ID: "ep1", URL: "https://crm.fabrikam.com/hook", Secret: "s3cret",
+			Categories: []feed.Category{feed.Open, feed.Reply}, Interval: time.Minute, CreatedBy: "admin@contoso.com", CreatedAt: at,
+			UpdatedBy: "admin@contoso.com", UpdatedAt: at, State: feed.State{Cursor: 41, NextAt: at}})},
+		{"feed-endpoint-update", endpointUpdate(feed.Endpoint{ID: "ep1", URL: "https://crm.fabrikam.com/v2", Secret: "s3cret",
+			Categories: []feed.Category{feed.Click}, Interval: time.Hour, UpdatedBy: "admin@contoso.com", UpdatedAt: at}, false)},
+		{"feed-endpoint-reset", endpointUpdate(feed.Endpoint{ID: "ep1", URL: "https://crm.fabrikam.com/v2", Secret: "s3cret",
+			Categories: []feed.Category{feed.Click}, Interval: time.Hour, UpdatedBy: "admin@contoso.com", UpdatedAt: at}, true)},
+		{"feed-state-batch", stateFields(feed.State{Cursor: 41, NextAt: at.Add(time.Minute), FailingSince: at, Batch: &feed.Batch{Key: "k1",
+			First: 42, Last: 50, Through: 52, Categories: []feed.Category{feed.Open}, Attempts: 2, FormedAt: at}})},
+		{"feed-deliveries-prune", deliveriesBefore(at)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := extJSON(tc.doc)

@@ -179,6 +179,7 @@ type renderSendDoc struct {
 	InternetMessageID string `bson:"internet_message_id"`
 	ConversationID    string `bson:"conversation_id"`
 	SentAt            *int64 `bson:"sent_at"`
+	Files             string `bson:"files"` // JSON list of delivery.OutboxFile, as the embedded store keeps it
 }
 
 // RenderSends implements delivery.Store.
@@ -254,6 +255,7 @@ type outboxDoc struct {
 	ConversationID    string `bson:"conversation_id"`
 	CreatedAt         int64  `bson:"created_at"`
 	SentAt            *int64 `bson:"sent_at"`
+	Files             string `bson:"files"` // JSON list of delivery.OutboxFile, as the embedded store keeps it
 }
 
 // outboxRecipients is how an outbox entry's recipients are kept in one field, as the embedded store does.
@@ -274,6 +276,14 @@ func (x outboxDoc) entry() (delivery.OutboxEntry, error) {
 		return e, fmt.Errorf("headers of %s: %w", x.ID, err)
 	}
 	e.To, e.Cc, e.Bcc = r.To, r.Cc, r.Bcc
+	if x.Files != "" {
+		if err := json.Unmarshal([]byte(x.Files), &e.Files); err != nil {
+			return e, fmt.Errorf("files of %s: %w", x.ID, err)
+		}
+	}
+	if len(e.Files) == 0 {
+		e.Files = nil
+	}
 	return e, nil
 }
 
@@ -287,8 +297,17 @@ func (db *DB) AddOutboxDraft(ctx context.Context, e delivery.OutboxEntry) error 
 	if err != nil {
 		return fmt.Errorf("mongo: outbox draft %s: %w", e.ID, err)
 	}
+	files := e.Files
+	if files == nil {
+		files = []delivery.OutboxFile{}
+	}
+	rawFiles, err := json.Marshal(files)
+	if err != nil {
+		return fmt.Errorf("mongo: outbox draft %s: %w", e.ID, err)
+	}
 	if _, err := db.c("outbox").InsertOne(ctx, outboxDoc{ID: e.ID, Sender: e.From, Recipients: string(rcpts), Subject: e.Subject, HTML: e.HTML,
-		Headers: string(headers), InternetMessageID: e.InternetMessageID, ConversationID: e.ConversationID, CreatedAt: e.CreatedAt.UnixMilli()}); err != nil {
+		Headers: string(headers), InternetMessageID: e.InternetMessageID, ConversationID: e.ConversationID, CreatedAt: e.CreatedAt.UnixMilli(),
+		Files: string(rawFiles)}); err != nil {
 		return fail("outbox draft "+e.ID, err)
 	}
 	return nil

@@ -58,11 +58,20 @@ func collections() []struct {
 		{"templates", []index{{asc("id"), true}, {asc("category", "name", "id"), false}}},
 		{"outcomes", []index{{asc("message_id"), true}}},
 		{"recipient_profiles", []index{{asc("email"), true}, {asc("domain", "zone"), false}}},
-		{"delivery_jobs", []index{{asc("message_id"), true}, {asc("status", "due_at"), false}, {asc("status", "lease_until"), false}}},
+		{"delivery_jobs", []index{{asc("message_id"), true}, {asc("status", "due_at"), false}, {asc("status", "lease_until"), false},
+			{asc("status", "sent_at"), false}}},
 		{"render_sends", []index{{asc("message_id", "render"), true}, {asc("internet_message_id"), false}, {asc("conversation_id"), false}}},
 		{"attachments", []index{{asc("id"), true}, {asc("message_id", "idx"), true}}},
 		{"outbox", []index{{asc("id"), true}, {bson.D{{Key: "sent_at", Value: -1}, {Key: "id", Value: -1}}, false},
 			{bson.D{{Key: "sender", Value: 1}, {Key: "sent_at", Value: -1}, {Key: "id", Value: -1}}, false}}},
+		{"inbound_queue", []index{{asc("id"), true}, {asc("status", "due_at", "enqueued_at", "id"), false}, {asc("status", "done_at"), false}}},
+		{"inbound_subscriptions", []index{{asc("id"), true}, {asc("mailbox", "id"), false}}},
+		{"inbound_delta_links", []index{{asc("mailbox"), true}}},
+		{"inbound_bounce_streaks", []index{{asc("email"), true}}},
+		{"inbound_soft_bounces", []index{{asc("event_id"), true}, {asc("email"), false}}},
+		{"feed_endpoints", []index{{asc("id"), true}, {asc("created_at", "id"), false}}},
+		{"feed_deliveries", []index{{asc("id"), true}, {bson.D{{Key: "endpoint_id", Value: 1}, {Key: "at", Value: -1}, {Key: "id", Value: -1}}, false},
+			{asc("at"), false}}},
 	}
 }
 

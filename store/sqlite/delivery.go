@@ -274,10 +274,14 @@ func (db *DB) AddOutboxDraft(ctx context.Context, e delivery.OutboxEntry) error 
 	if err != nil {
 		return fmt.Errorf("sqlite: outbox draft %s: %w", e.ID, err)
 	}
+	files, err := json.Marshal(outboxFiles(e.Files))
+	if err != nil {
+		return fmt.Errorf("sqlite: outbox draft %s: %w", e.ID, err)
+	}
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO outbox (id, sender, recipients, subject, html, headers,
-		internet_message_id, conversation_id, created_at, sent_at) VALUES (?,?,?,?,?,?,?,?,?,NULL)`,
+		internet_message_id, conversation_id, created_at, sent_at, files) VALUES (?,?,?,?,?,?,?,?,?,NULL,?)`,
 		e.ID, e.From, string(rcpts), e.Subject, e.HTML, string(headers), e.InternetMessageID, e.ConversationID,
-		e.CreatedAt.UnixMilli()); err != nil {
+		e.CreatedAt.UnixMilli(), string(files)); err != nil {
 		return fmt.Errorf("sqlite: outbox draft %s: %w", e.ID, err)
 	}
 	return nil
@@ -300,16 +304,22 @@ func (db *DB) MarkOutboxSent(ctx context.Context, id string, at time.Time) error
 	return fmt.Errorf("sqlite: send outbox entry %s: already sent: %w", id, delivery.ErrJobState)
 }
 
-const outboxColumns = `id, sender, recipients, subject, html, headers, internet_message_id, conversation_id, created_at, sent_at`
+const outboxColumns = `id, sender, recipients, subject, html, headers, internet_message_id, conversation_id, created_at, sent_at, files`
 
 func scanOutbox(row interface{ Scan(...any) error }) (delivery.OutboxEntry, error) {
 	var e delivery.OutboxEntry
-	var rcpts, headers string
+	var rcpts, headers, files string
 	var created int64
 	var sent sql.NullInt64
 	if err := row.Scan(&e.ID, &e.From, &rcpts, &e.Subject, &e.HTML, &headers, &e.InternetMessageID, &e.ConversationID,
-		&created, &sent); err != nil {
+		&created, &sent, &files); err != nil {
 		return e, err
+	}
+	if err := json.Unmarshal([]byte(files), &e.Files); err != nil {
+		return e, fmt.Errorf("files: %w", err)
+	}
+	if len(e.Files) == 0 {
+		e.Files = nil
 	}
 	var r outboxRecipients
 	if err := json.Unmarshal([]byte(rcpts), &r); err != nil {
@@ -362,4 +372,12 @@ func (db *DB) OutboxEntries(ctx context.Context, q delivery.OutboxQuery) ([]deli
 		return nil, fmt.Errorf("sqlite: outbox entries: %w", err)
 	}
 	return out, nil
+}
+
+// outboxFiles is never nil, so an entry without files is kept as [] rather than null.
+func outboxFiles(fs []delivery.OutboxFile) []delivery.OutboxFile {
+	if fs == nil {
+		return []delivery.OutboxFile{}
+	}
+	return fs
 }

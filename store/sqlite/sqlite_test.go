@@ -13,7 +13,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Stores {
 		db := sqlite.OpenTemp(t)
 		return storetest.Stores{Followed: db, Alerts: db, Consent: db, FollowedEraser: db.FollowedEraser(), Recommend: db,
-			Delivery: db, Outbox: db, Attachments: db}
+			Delivery: db, Outbox: db, DeliveryEraser: db.DeliveryEraser(), Attachments: db, Inbound: db, Feed: db}
 	})
 }
 

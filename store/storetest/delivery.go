@@ -239,12 +239,13 @@ func runDelivery(t *testing.T, open func(t *testing.T) Stores) {
 		e := delivery.OutboxEntry{ID: "o1", From: "rep@contoso.com", To: []delivery.Address{{Email: "a@x.com", Name: "Ann"}},
 			Bcc: []delivery.Address{{Email: "b@x.com"}}, Subject: "Deal", HTML: "<p>hi</p>",
 			Headers: map[string]string{delivery.HeaderMessageID: "m1"}, InternetMessageID: "<o1@contoso.com>",
-			ConversationID: "conv-o1", CreatedAt: t0}
+			ConversationID: "conv-o1", CreatedAt: t0,
+			Files: []delivery.OutboxFile{{AttachmentID: "f1", Name: "terms.txt", ContentType: "text/plain; charset=utf-8", Size: 27}}}
 		if err := s.AddOutboxDraft(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 		other := e
-		other.ID, other.From, other.CreatedAt = "o2", "other@contoso.com", t0.Add(time.Second)
+		other.ID, other.From, other.CreatedAt, other.Files = "o2", "other@contoso.com", t0.Add(time.Second), nil
 		if err := s.AddOutboxDraft(ctx, other); err != nil {
 			t.Fatal(err)
 		}

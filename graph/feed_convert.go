@@ -1,0 +1,97 @@
+package graph
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/engage-email/engage/feed"
+	"github.com/engage-email/engage/graph/model"
+)
+
+// feedService is the response feed, or an error when the store in use does not have it.
+func (r *Resolver) feedService() (*feed.Service, error) {
+	if r.Feed == nil {
+		return nil, fmt.Errorf("%w: the response feed needs the embedded store on this server", ErrUnavailable)
+	}
+	return r.Feed, nil
+}
+
+func responseRecord(rec feed.Record) *model.ResponseRecord {
+	out := &model.ResponseRecord{ID: rec.EventID, Cursor: feed.EncodeCursor(rec.Seq), Category: model.ResponseCategory(rec.Category),
+		Message: &model.ResponseMessage{ID: rec.MessageID, Subject: rec.Subject, Owner: rec.Owner}, At: rec.At,
+		Details: &model.ResponseDetails{Kind: model.InteractionKind(rec.Kind), Machine: rec.Machine}}
+	if rec.Recipient != "" {
+		out.Recipient = &rec.Recipient
+	}
+	if rec.URL != "" {
+		out.Details.URL = &rec.URL
+	}
+	if rec.Device.Type != "" {
+		out.Details.Device = &model.Device{Type: model.DeviceType(rec.Device.Type), Os: rec.Device.OS, Client: rec.Device.Client}
+	}
+	if rec.Reason != "" {
+		out.Details.MachineReason = &rec.Reason
+	}
+	return out
+}
+
+func categoryNames(cs []model.ResponseCategory) []string {
+	if cs == nil {
+		return nil
+	}
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = string(c)
+	}
+	return out
+}
+
+func feedCategories(cs []model.ResponseCategory) []feed.Category {
+	out := make([]feed.Category, len(cs))
+	for i, c := range cs {
+		out[i] = feed.Category(c)
+	}
+	return out
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func webhookEndpoint(ep feed.Endpoint) *model.WebhookEndpoint {
+	out := &model.WebhookEndpoint{ID: ep.ID, URL: ep.URL, BatchIntervalSeconds: int(ep.Interval / time.Second),
+		Enabled: ep.Enabled(), DisabledAt: timeOrNil(ep.State.DisabledAt), FailingSince: timeOrNil(ep.State.FailingSince),
+		Cursor: feed.EncodeCursor(ep.State.Cursor), NextAttemptAt: ep.State.NextAt, CreatedBy: ep.CreatedBy, CreatedAt: ep.CreatedAt,
+		UpdatedBy: ep.UpdatedBy, UpdatedAt: ep.UpdatedAt}
+	for _, c := range ep.Categories {
+		out.Categories = append(out.Categories, model.ResponseCategory(c))
+	}
+	if ep.State.DisabledReason != "" {
+		out.DisabledReason = &ep.State.DisabledReason
+	}
+	if ep.State.Batch != nil {
+		out.PendingKey = &ep.State.Batch.Key
+	}
+	return out
+}
+
+func webhookDelivery(d feed.Delivery) *model.WebhookDelivery {
+	out := &model.WebhookDelivery{ID: d.ID, IdempotencyKey: d.Key, Attempt: d.Attempt, At: d.At,
+		Outcome: model.WebhookOutcome(d.Outcome), StatusCode: d.StatusCode, DurationMs: int(d.Duration.Milliseconds()), Records: d.Records}
+	if d.Error != "" {
+		out.Error = &d.Error
+	}
+	return out
+}
+
+// seconds turns an optional count of seconds into a duration; nil stays nil.
+func seconds(n *int) *time.Duration {
+	if n == nil {
+		return nil
+	}
+	d := time.Duration(*n) * time.Second
+	return &d
+}
