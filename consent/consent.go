@@ -36,7 +36,7 @@ func ParsePreference(s string) (Preference, error) {
 const (
 	ReasonDoNotAllow         = "DO_NOT_ALLOW"
 	ReasonDomainDoNotAllow   = "DOMAIN_DO_NOT_ALLOW"
-	ReasonSuppressedBounce   = "SUPPRESSED_BOUNCE"
+	ReasonSuppressedBounce   = followed.ReasonSuppressedBounce
 	ReasonEngagementDisabled = followed.ReasonEngagementDisabled
 	ReasonNoConsent          = "NO_CONSENT" // only when settings require consent and none was given
 )

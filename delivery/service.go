@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/engage-email/engage/auth"
@@ -31,8 +32,11 @@ type Options struct {
 	MaxAttempts int
 	// Files lists the files each render's mail carries; nil sends mail without attachments.
 	Files Files
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Gate says which recipients' mail bounced (reason followed.ReasonSuppressedBounce): delivery
+	// refuses to send to them until an admin lifts the suppression. Nil checks nothing.
+	Gate followed.Gate
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Service sends messages now or later and answers where each stands.
@@ -102,6 +106,9 @@ func (s *Service) Send(ctx context.Context, who auth.Identity, id string, at tim
 	m, err := s.own(ctx, who, id)
 	if err != nil {
 		return Job{}, err
+	}
+	if err := s.suppressed(ctx, m); err != nil {
+		return Job{}, fmt.Errorf("%w: %s", followed.ErrBadInput, err.Reason)
 	}
 	now := s.now()
 	if !at.IsZero() && !at.After(now) {
@@ -217,3 +224,33 @@ func (s *Service) RenderSends(ctx context.Context, messageID string) ([]RenderSe
 	}
 	return rs, nil
 }
+
+// suppressed refuses a message with a recipient whose mail bounced: sending again would only bounce
+// again and hurt the sender's reputation.
+func (s *Service) suppressed(ctx context.Context, m followed.Message) *PermanentError {
+	if s.opts.Gate == nil {
+		return nil
+	}
+	emails := make([]string, len(m.Recipients))
+	for i, r := range m.Recipients {
+		emails[i] = r.Email
+	}
+	v, err := s.opts.Gate.Verdict(ctx, emails)
+	if err != nil {
+		s.opts.Log.WarnContext(ctx, "bounce suppressions unknown: sending anyway", "message", m.ID, "err", err)
+		return nil
+	}
+	var bounced []string
+	for _, b := range v.Blocked {
+		if b.Reason == followed.ReasonSuppressedBounce {
+			bounced = append(bounced, b.Email)
+		}
+	}
+	if len(bounced) == 0 {
+		return nil
+	}
+	return &PermanentError{Reason: fmt.Sprintf("Mail to %s bounced, so Engage does not send to it until an admin lifts the suppression.",
+		strings.Join(bounced, ", ")), Err: errSuppressed}
+}
+
+var errSuppressed = errors.New("recipient suppressed after bounces")

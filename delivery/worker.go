@@ -75,7 +75,12 @@ func (s *Service) deliver(ctx context.Context, j Job, m followed.Message, from S
 	// The lease is in the service's clock; the cut-off runs on the real one.
 	jctx, cancel := context.WithTimeout(ctx, j.LeaseUntil.Sub(s.now())-s.opts.Lease/4)
 	defer cancel()
-	err := s.sendRenders(jctx, j, m, from)
+	var err error
+	if perm := s.suppressed(jctx, m); perm != nil {
+		err = perm // suppressed since it was scheduled
+	} else {
+		err = s.sendRenders(jctx, j, m, from)
+	}
 	now := s.now()
 	var perm *PermanentError
 	var retry *RetryError

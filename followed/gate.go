@@ -25,6 +25,10 @@ type Blocked struct {
 // ReasonEngagementDisabled is the reason every recipient gets while admins have switched engagement off.
 const ReasonEngagementDisabled = "ENGAGEMENT_DISABLED"
 
+// ReasonSuppressedBounce is the reason of an address whose mail bounced: it blocks sending, not only
+// following, so delivery looks for it too.
+const ReasonSuppressedBounce = "SUPPRESSED_BOUNCE"
+
 // blockedSet indexes a verdict's blocked recipients by address.
 func (v Verdict) blockedSet() map[string]string {
 	out := make(map[string]string, len(v.Blocked))

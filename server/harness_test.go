@@ -70,7 +70,7 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 	go rec.Run(ctx)
 	feeds := startFeed(ctx, db, rec, consents, alertSvc, log)
 	outbox := delivery.NewOutbox(db, time.Now)
-	sends := delivery.New(db, db, outbox, delivery.Options{PollEvery: 50 * time.Millisecond, Files: files.svc})
+	sends := delivery.New(db, db, outbox, delivery.Options{PollEvery: 50 * time.Millisecond, Files: files.svc, Gate: consents})
 	sendsDone := make(chan struct{})
 	go func() { defer close(sendsDone); sends.Run(ctx) }()
 	replies := inbound.NewProcessor(db, db, consents, nil, inbound.Options{Log: log, PollEvery: 50 * time.Millisecond})

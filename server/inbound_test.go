@@ -158,6 +158,14 @@ func TestInboundRepliesAutoRepliesAndBouncesFromTheOutbox(t *testing.T) {
 		f.Blocked[0].Email != "bob@fabrikam.com" || f.Blocked[0].Reason != "SUPPRESSED_BOUNCE" {
 		t.Fatalf("followability after a hard bounce: %+v", f)
 	}
+	// Nor may mail be sent to the address: it would only bounce again.
+	var again followedOut
+	e.mustGQL(t, repA, followMutation, map[string]any{"in": map[string]any{"subject": "Once more", "html": "<p>Hi</p>",
+		"recipients": []map[string]any{{"email": "bob@fabrikam.com"}}}}, &again)
+	if r := e.gql(t, repA, `mutation($id: ID!) { sendMessage(id: $id) { id } }`, map[string]any{"id": again.FollowMessage.ID}, nil); r.code() != "BAD_USER_INPUT" ||
+		!strings.Contains(r.Errors[0].Message, "bob@fabrikam.com bounced") {
+		t.Fatalf("sending to a suppressed address: %+v", r)
+	}
 	if r := e.gql(t, repA, `mutation { liftSuppression(email: "bob@fabrikam.com") }`, nil, nil); r.code() != "FORBIDDEN" {
 		t.Fatalf("a salesperson lifted a suppression: %+v", r)
 	}

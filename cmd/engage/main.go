@@ -123,7 +123,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	sends, waitSends := startDelivery(ctx, db, md, files, log)
+	sends, waitSends := startDelivery(ctx, db, md, files, consents, log)
 	defer waitSends()
 	// Response feed: the CRM pulls records or receives signed webhooks; recipients may opt out by link.
 	svc.SetOptOutLinks(cfg.OptOutLinks)

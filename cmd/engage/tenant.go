@@ -10,6 +10,7 @@ import (
 	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/delivery"
+	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/m365"
 	"github.com/engage-email/engage/server"
 )
@@ -45,8 +46,8 @@ func newMode(ctx context.Context, cfg config, db backend, httpClient *http.Clien
 
 // startDelivery runs the send worker until ctx ends, attaching files from the attachment store; the
 // returned wait lets a send under way finish before the store closes.
-func startDelivery(ctx context.Context, db backend, m mode, files delivery.Files, log *slog.Logger) (*delivery.Service, func()) {
-	sends := delivery.New(db, db, m.mailer, delivery.Options{Files: files, Log: log})
+func startDelivery(ctx context.Context, db backend, m mode, files delivery.Files, gate followed.Gate, log *slog.Logger) (*delivery.Service, func()) {
+	sends := delivery.New(db, db, m.mailer, delivery.Options{Files: files, Gate: gate, Log: log})
 	done := make(chan struct{})
 	go func() { defer close(done); sends.Run(ctx) }()
 	return sends, func() { <-done }
