@@ -12,7 +12,9 @@ import (
 	"github.com/engage-email/engage/alerts"
 	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/delivery"
+	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/inbound"
 	"github.com/engage-email/engage/recommend"
 	"github.com/engage-email/engage/store/sqlite"
 )
@@ -86,6 +88,37 @@ func seed(t *testing.T, db *sqlite.DB) {
 	}
 	if err := db.AddOutboxDraft(ctx, delivery.OutboxEntry{ID: "o1", From: m.Owner, To: []delivery.Address{{Email: "ann@fabrikam.com"}},
 		Subject: "Offer", HTML: "<p>a</p>", Headers: map[string]string{}, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	seedInboundAndFeed(t, db)
+}
+
+// seedInboundAndFeed fills the inbound mail and response feed tables.
+func seedInboundAndFeed(t *testing.T, db *sqlite.DB) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.EnqueueInbound(ctx, []inbound.Item{{ID: "n1", Kind: inbound.ItemRaw, Mailbox: "rep@contoso.com",
+		Raw: []byte("From: ann@fabrikam.com\r\n\r\nthanks"), EnqueuedAt: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveInboxSubscription(ctx, inbound.Subscription{ID: "s1", Mailbox: "rep@contoso.com", ClientState: "secret",
+		ExpiresAt: t0.Add(72 * time.Hour), CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveDeltaLink(ctx, "rep@contoso.com", "https://graph.example/delta?token=1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddSoftBounce(ctx, "bob@fabrikam.com", "b1", t0); err != nil {
+		t.Fatal(err)
+	}
+	ep := feed.Endpoint{ID: "ep1", URL: "https://crm.fabrikam.com/hook", Secret: "s3cret", Categories: []feed.Category{feed.Open},
+		Interval: time.Minute, CreatedBy: "admin@contoso.com", CreatedAt: t0, UpdatedBy: "admin@contoso.com", UpdatedAt: t0,
+		State: feed.State{NextAt: t0}}
+	if err := db.CreateEndpoint(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveState(ctx, "ep1", feed.State{Cursor: 1, NextAt: t0.Add(time.Minute)}, &feed.Delivery{ID: "dl1", Key: "k1",
+		Attempt: 1, At: t0, Outcome: feed.Delivered, StatusCode: 200, Records: 1, First: 1, Last: 1}); err != nil {
 		t.Fatal(err)
 	}
 }
