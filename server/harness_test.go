@@ -54,7 +54,7 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consents, err := consent.NewService(context.Background(), db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser(), db.DeliveryEraser()}, Log: log})
+	consents, err := consent.NewService(context.Background(), db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser(), db.DeliveryEraser(), db.InboundEraser()}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	// Consent decides who may be followed; its loop purges events past retention and picks up settings
 	// changed on other instances. Other features' stores join Erasers as they come.
-	consents, err := consent.NewService(ctx, db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser(), db.DeliveryEraser()}, Log: log})
+	consents, err := consent.NewService(ctx, db, consent.Options{Erasers: []consent.Eraser{db.FollowedEraser(), db.AlertsEraser(), db.DeliveryEraser(), db.InboundEraser()}, Log: log})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ type backend interface {
 	FollowedEraser() consent.Eraser
 	AlertsEraser() consent.Eraser
 	DeliveryEraser() consent.Eraser
+	InboundEraser() consent.Eraser
 	Ping(ctx context.Context) error
 	Close() error
 }
