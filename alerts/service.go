@@ -31,6 +31,8 @@ type Options struct {
 	ReminderInterval   time.Duration // how often due reminders are claimed; default 1s
 	Lease              time.Duration // how long a claimed reminder is this instance's alone; default 30s
 	EngagementInterval time.Duration // how often new clicks, attachment opens and replies are read; default 1s
+	RecoveryInterval   time.Duration // how often first opens whose alert was lost are looked for; default 1m
+	RecoveryWindow     time.Duration // how far back that sweep looks, at start and on each tick; default 24h
 	Log                *slog.Logger
 	Now                func() time.Time
 }
@@ -67,6 +69,12 @@ func New(store Store, messages Messages, opts Options) *Service {
 	if opts.EngagementInterval <= 0 {
 		opts.EngagementInterval = time.Second
 	}
+	if opts.RecoveryInterval <= 0 {
+		opts.RecoveryInterval = time.Minute
+	}
+	if opts.RecoveryWindow <= 0 {
+		opts.RecoveryWindow = 24 * time.Hour
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -76,8 +84,8 @@ func New(store Store, messages Messages, opts Options) *Service {
 	return &Service{store: store, messages: messages, opts: opts, log: opts.Log, hub: newHub(), wake: make(chan struct{}, 1)}
 }
 
-// Start reads where the alert tail stands and starts the tailer, the reminder scheduler and the
-// engagement watcher; they stop when ctx is done (Wait waits for them).
+// Start reads where the alert tail stands and starts the tailer, the reminder scheduler, the
+// engagement watcher and the sweep for first opens whose alert was lost; they stop when ctx is done (Wait waits for them).
 func (s *Service) Start(ctx context.Context) error {
 	last, err := s.store.LastAlertSeq(ctx)
 	if err != nil {
@@ -87,6 +95,7 @@ func (s *Service) Start(ctx context.Context) error {
 		func(ctx context.Context) { s.tail(ctx, last) },
 		s.schedule,
 		s.watchEngagements,
+		s.recoverFirstOpens,
 	} {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); loop(ctx) }()
@@ -103,7 +112,21 @@ func (s *Service) Subscribers() int { return s.hub.count() }
 // FirstOpens implements followed.FirstOpenHandler: it stores a FIRST_OPEN alert per first open (the
 // store keeps one per message and recipient however often it is told) and wakes the tailer.
 func (s *Service) FirstOpens(ctx context.Context, opens []followed.FirstOpen) {
-	prefs := map[string]Preferences{}
+	if _, err := s.appendFirstOpens(ctx, opens, map[string]Preferences{}); err != nil {
+		s.log.ErrorContext(ctx, "first-open alerts not stored; the recovery sweep retries them", "count", len(opens), "err", err)
+	}
+}
+
+// FirstOpenKey is the key of the one FIRST_OPEN alert of a message's recipient; stores match it when
+// they look for first opens still unannounced.
+func FirstOpenKey(messageID string, recipient int) string {
+	return fmt.Sprintf("first_open:%s:%d", messageID, recipient)
+}
+
+// appendFirstOpens stores a FIRST_OPEN alert for each open whose owner wants them (prefs caches the
+// owners' preferences), wakes the tailer when one is new, and returns how many were new. An owner
+// whose preferences cannot be read is logged and skipped, so one owner never holds back the rest.
+func (s *Service) appendFirstOpens(ctx context.Context, opens []followed.FirstOpen, prefs map[string]Preferences) (int, error) {
 	var as []Alert
 	for _, fo := range opens {
 		p, err := s.preferences(ctx, prefs, fo.Owner)
@@ -115,19 +138,22 @@ func (s *Service) FirstOpens(ctx context.Context, opens []followed.FirstOpen) {
 			continue
 		}
 		as = append(as, Alert{
-			ID: followed.NewID(s.opts.Now()), Key: fmt.Sprintf("first_open:%s:%d", fo.MessageID, fo.Recipient),
+			ID: followed.NewID(s.opts.Now()), Key: FirstOpenKey(fo.MessageID, fo.Recipient),
 			Owner: fo.Owner, Kind: FirstOpen, At: fo.At.UTC(), MessageID: fo.MessageID, Subject: fo.Subject,
 			Recipient: fo.Email, Device: fo.Device,
 		})
 	}
 	if len(as) == 0 {
-		return
+		return 0, nil
 	}
-	if _, err := s.store.AppendAlerts(ctx, as); err != nil {
-		s.log.ErrorContext(ctx, "first-open alerts not stored", "count", len(as), "err", err)
-		return
+	stored, err := s.store.AppendAlerts(ctx, as)
+	if err != nil {
+		return 0, fmt.Errorf("alerts: store %d first-open alerts: %w", len(as), err)
 	}
-	s.notify()
+	if len(stored) > 0 {
+		s.notify()
+	}
+	return len(stored), nil
 }
 
 func (s *Service) preferences(ctx context.Context, cache map[string]Preferences, owner string) (Preferences, error) {

@@ -47,6 +47,12 @@ type Store interface {
 	// AppendEngagementAlerts stores alerts as AppendAlerts does and moves the engagement cursor to
 	// through (never back) in the same transaction.
 	AppendEngagementAlerts(ctx context.Context, as []Alert, through int64) ([]Alert, error)
+
+	// UnannouncedFirstOpens lists, oldest first (by time, then message and recipient), up to limit
+	// first opens at or after since that are still a person's (an audience 'open' entry whose claiming
+	// event is not a machine's) and have no alert keyed FirstOpenKey(message, recipient): those whose
+	// alert was lost between the events commit and the alert's. Owners' preferences are not applied.
+	UnannouncedFirstOpens(ctx context.Context, since time.Time, limit int) ([]followed.FirstOpen, error)
 }
 
 // AlertQuery pages through an owner's alerts: newest first, or oldest first with Ascending.

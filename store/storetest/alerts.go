@@ -292,4 +292,120 @@ func runAlerts(t *testing.T, open func(t *testing.T) Stores) {
 			t.Fatalf("after the cursor moved: %v, through %d, err %v", rest, t3, err)
 		}
 	})
+
+	t.Run("unannounced first opens", func(t *testing.T) { runUnannouncedFirstOpens(t, open) })
+}
+
+// firstOpenLine renders what the recovery sweep reports of a first open, in one comparable line.
+func firstOpenLine(fo followed.FirstOpen) string {
+	return fmt.Sprintf("%s/%d %s %s %q %s %s/%s", fo.MessageID, fo.Recipient, fo.At.Sub(t0), fo.Owner, fo.Subject, fo.Email,
+		fo.Device.Type, fo.Device.Client)
+}
+
+// runUnannouncedFirstOpens: the sweep finds a person's first opens recorded without their alert, and
+// not those announced, a machine's, relabelled ones, or ones before since.
+func runUnannouncedFirstOpens(t *testing.T, open func(t *testing.T) Stores) {
+	ctx := context.Background()
+	sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
+	machine := func(ev followed.Event) followed.Event {
+		ev.Machine, ev.Reason, ev.Rule = true, "APPLE_PRIVACY_PROXY", "apple-mpp-agent"
+		return ev
+	}
+	// m1 (individual): ann opens twice, bob once; m2 (shared): its only recipient opens; m3: a machine's open only.
+	seed := func(t *testing.T) Stores {
+		st := open(t)
+		mustCreate(t, st.Followed, message("m1", "rep@contoso.com", "Offer", t0, true, "ann@x.com", "bob@y.com"),
+			message("m2", "other@contoso.com", "Shared", t0, false, "cy@z.com"),
+			message("m3", "rep@contoso.com", "Scanned", t0, true, "dee@x.com"))
+		o := event("o2", "m1", followed.Opened, sec(5), 1, -1)
+		o.Device = followed.Device{Type: followed.DeviceMobile, OS: "iOS", Client: "Apple Mail"}
+		if _, err := st.Followed.RecordEvents(ctx, []followed.Event{event("o1", "m1", followed.Opened, sec(2), 0, -1),
+			event("o1b", "m1", followed.Opened, sec(3), 0, -1), o, event("o3", "m2", followed.Opened, sec(7), followed.Shared, -1),
+			machine(event("o4", "m3", followed.Opened, sec(1), 0, -1)), event("c1", "m3", followed.LinkClicked, sec(4), 0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	all := []string{
+		`m1/0 2s rep@contoso.com "Offer" ann@x.com DESKTOP/Outlook`,
+		`m1/1 5s rep@contoso.com "Offer" bob@y.com MOBILE/Apple Mail`,
+		`m2/-1 7s other@contoso.com "Shared"  DESKTOP/Outlook`,
+	}
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, st Stores)
+		since   time.Time
+		limit   int
+		want    []string
+	}{
+		{"recorded without alerts: every person's first open", nil, t0, 10, all},
+		{"oldest first, up to the limit", nil, t0, 2, all[:2]},
+		{"since bounds the window", nil, sec(3), 10, all[1:]},
+		{"an announced open is not returned", func(t *testing.T, st Stores) {
+			a := alert(alerts.FirstOpenKey("m1", 1), "rep@contoso.com", sec(5))
+			if _, err := st.Alerts.AppendAlerts(ctx, []alerts.Alert{a}); err != nil {
+				t.Fatal(err)
+			}
+		}, t0, 10, []string{all[0], all[2]}},
+		{"another kind's alert on the message does not count", func(t *testing.T, st Stores) {
+			a := alert("event:c1", "rep@contoso.com", sec(4))
+			a.MessageID = "m1"
+			if _, err := st.Alerts.AppendAlerts(ctx, []alerts.Alert{a}); err != nil {
+				t.Fatal(err)
+			}
+		}, t0, 10, all},
+		{"a relabelled first open passes to the person's next open", func(t *testing.T, st Stores) {
+			if err := st.Followed.Relabel(ctx, relabel("o1")); err != nil {
+				t.Fatal(err)
+			}
+		}, t0, 10, []string{`m1/0 3s rep@contoso.com "Offer" ann@x.com DESKTOP/Outlook`, all[1], all[2]}},
+		{"a person's every open relabelled: a machine's, not announced", func(t *testing.T, st Stores) {
+			if err := st.Followed.Relabel(ctx, relabel("o1", "o1b", "o3")); err != nil {
+				t.Fatal(err)
+			}
+		}, t0, 10, []string{all[1]}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := seed(t)
+			if tt.prepare != nil {
+				tt.prepare(t, st)
+			}
+			got, err := st.Alerts.UnannouncedFirstOpens(ctx, tt.since, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := []string{}
+			for _, fo := range got {
+				lines = append(lines, firstOpenLine(fo))
+			}
+			if !reflect.DeepEqual(lines, tt.want) {
+				t.Fatalf("got  %q\nwant %q", lines, tt.want)
+			}
+		})
+	}
+
+	t.Run("each first open the recorder reports is found until its alert is stored", func(t *testing.T) {
+		st := open(t)
+		mustCreate(t, st.Followed, message("m", "rep@contoso.com", "Deal", t0, true, "ann@x.com"))
+		firsts, err := st.Followed.RecordEvents(ctx, []followed.Event{event("e1", "m", followed.Opened, sec(1), 0, -1)})
+		if err != nil || len(firsts) != 1 {
+			t.Fatalf("record: %+v, %v", firsts, err)
+		}
+		got, err := st.Alerts.UnannouncedFirstOpens(ctx, t0, 10)
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], followed.FirstOpen{MessageID: "m", Owner: "rep@contoso.com",
+			Subject: "Deal", Recipient: 0, Email: "ann@x.com", At: firsts[0].At.UTC(), Device: firsts[0].Device}) {
+			t.Fatalf("sweep %+v (err %v), want what the recorder reported, %+v", got, err, firsts[0])
+		}
+		a := alert(alerts.FirstOpenKey("m", 0), "rep@contoso.com", sec(1))
+		if _, err := st.Alerts.AppendAlerts(ctx, []alerts.Alert{a}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.Alerts.UnannouncedFirstOpens(ctx, t0, 10); err != nil || len(got) != 0 {
+			t.Fatalf("after the alert: %+v, %v", got, err)
+		}
+		if _, err := st.Alerts.UnannouncedFirstOpens(ctx, t0, 0); !errors.Is(err, followed.ErrBadInput) {
+			t.Fatalf("limit 0: err %v, want ErrBadInput", err)
+		}
+	})
 }
