@@ -225,40 +225,14 @@ func (c *Client) messageURL(caller Caller, id string) string {
 // messageCall sends body as JSON (nil: none) about a message addressed by its immutable id, which
 // Graph resolves only when asked for immutable ids again, and decodes the answer into out.
 func (c *Client) messageCall(ctx context.Context, op string, caller Caller, method, target string, body, out any) error {
-	var rd io.Reader
+	var raw []byte
+	ct := ""
 	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("m365: %s: encode request: %w", op, err)
 		}
-		rd = bytes.NewReader(raw)
+		ct = "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return fmt.Errorf("m365: %s: %w", op, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Prefer", `IdType="ImmutableId"`)
-	tok, err := c.tokens.forCaller(ctx, caller)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("m365: %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return responseError(op, resp)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := decodeJSON(resp.Body, out); err != nil {
-		return fmt.Errorf("m365: %s: %w", op, err)
-	}
-	return nil
+	return c.call(ctx, op, &caller, method, target, ct, raw, out, http.Header{"Prefer": {`IdType="ImmutableId"`}})
 }

@@ -228,7 +228,7 @@ func (c *Client) callJSON(ctx context.Context, op string, caller *Caller, method
 // call makes one Graph request, with the caller's token unless caller is nil, and decodes a JSON answer
 // into out; a refusal becomes a *GraphError.
 func (c *Client) call(ctx context.Context, op string, caller *Caller, method, target, contentType string, body []byte,
-	out any) error {
+	out any, extra ...http.Header) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -239,6 +239,11 @@ func (c *Client) call(ctx context.Context, op string, caller *Caller, method, ta
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for _, h := range extra {
+		for k, vs := range h {
+			req.Header[k] = vs
+		}
 	}
 	if caller != nil {
 		tok, err := c.tokens.forCaller(ctx, *caller)
