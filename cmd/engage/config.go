@@ -42,6 +42,7 @@ type config struct {
 	ClientCertificate                string // PEM file: certificate and private key, instead of the secret
 	APIAudience                      string // Engage's API: api://<client-id> or the client id
 	GraphURL, AuthorityURL           string
+	TenantDomains                    []string // colleagues' domains, whose mailbox zones are read; empty: the senders'
 }
 
 // loadConfig reads and validates the environment; getenv is os.Getenv outside tests.
@@ -137,6 +138,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.ClientSecret = strings.TrimSpace(getenv("ENGAGE_CLIENT_SECRET"))
 	str("ENGAGE_CLIENT_CERTIFICATE", &c.ClientCertificate)
 	str("ENGAGE_API_AUDIENCE", &c.APIAudience)
+	list("ENGAGE_TENANT_DOMAINS", &c.TenantDomains)
 	c.GraphURL, c.AuthorityURL = "https://graph.microsoft.com/v1.0", "https://login.microsoftonline.com"
 	str("ENGAGE_GRAPH_URL", &c.GraphURL)
 	str("ENGAGE_AUTHORITY_URL", &c.AuthorityURL)
@@ -161,6 +163,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	for _, a := range c.Integrations {
 		if _, err := auth.NormalizeEmail(a); err != nil {
 			errs = append(errs, fmt.Errorf("ENGAGE_INTEGRATIONS: %v", err))
+		}
+	}
+	for _, d := range c.TenantDomains {
+		if _, err := auth.NormalizeEmail("colleague@" + d); err != nil || strings.ContainsAny(d, "@<>") {
+			errs = append(errs, fmt.Errorf("ENGAGE_TENANT_DOMAINS: %q is not a domain such as contoso.com", d))
 		}
 	}
 	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {

@@ -42,6 +42,15 @@ func TestLoadConfig(t *testing.T) {
 				t.Fatalf("%+v", c)
 			}
 		}},
+		{name: "tenant domains", env: tenantEnv(map[string]string{"ENGAGE_TENANT_DOMAINS": "contoso.com, contoso.fr"}), check: func(t *testing.T, c config) {
+			if len(c.TenantDomains) != 2 || c.TenantDomains[0] != "contoso.com" || c.TenantDomains[1] != "contoso.fr" {
+				t.Fatalf("TenantDomains = %q", c.TenantDomains)
+			}
+		}},
+		{name: "an address is not a tenant domain", env: tenantEnv(map[string]string{"ENGAGE_TENANT_DOMAINS": "rep@contoso.com"}),
+			wantErr: "ENGAGE_TENANT_DOMAINS"},
+		{name: "a tenant domain with a space", env: tenantEnv(map[string]string{"ENGAGE_TENANT_DOMAINS": "contoso com"}),
+			wantErr: "ENGAGE_TENANT_DOMAINS"},
 		{name: "tenant mode listens remotely", env: tenantEnv(map[string]string{"ENGAGE_ADDR": "0.0.0.0:8080"})},
 		{name: "tenant with a certificate", env: tenantEnv(map[string]string{"ENGAGE_CLIENT_SECRET": "", "ENGAGE_CLIENT_CERTIFICATE": "app.pem"})},
 		{name: "tenant without client id", env: tenantEnv(map[string]string{"ENGAGE_CLIENT_ID": ""}), wantErr: "ENGAGE_CLIENT_ID"},

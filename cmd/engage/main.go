@@ -125,6 +125,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	sends, waitSends := startDelivery(ctx, db, md, files, consents, log)
 	defer waitSends()
+	// Tenant mode: colleagues' time zones from their mailbox settings, for send-time recommendations.
+	waitZones, err := startMailboxZones(ctx, cfg, db, md, log)
+	if err != nil {
+		return err
+	}
+	defer waitZones()
 	// Response feed: the CRM pulls records or receives signed webhooks; recipients may opt out by link.
 	svc.SetOptOutLinks(cfg.OptOutLinks)
 	feeds, optOuts, waitFeed := startFeed(ctx, cfg, db, recorder, consents, alertSvc, log)

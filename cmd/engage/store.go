@@ -28,6 +28,7 @@ type backend interface {
 	recommend.Templates
 	recommend.Outcomes
 	recommend.ProfileSaver
+	recommend.ColleagueStore
 	delivery.Store
 	delivery.OutboxStore
 	attachments.Store

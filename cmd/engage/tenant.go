@@ -12,6 +12,7 @@ import (
 	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/m365"
+	"github.com/engage-email/engage/recommend"
 	"github.com/engage-email/engage/server"
 )
 
@@ -20,8 +21,9 @@ type mode struct {
 	name   string
 	auth   server.Authenticator
 	mailer delivery.Mailer
-	outbox *delivery.Outbox  // local mode only
-	drive  attachments.Drive // tenant mode: the sender's OneDrive; nil: the local file store
+	outbox *delivery.Outbox       // local mode only
+	drive  attachments.Drive      // tenant mode: the sender's OneDrive; nil: the local file store
+	zones  recommend.MailboxZones // tenant mode: colleagues' mailbox time zones; nil in local mode
 }
 
 // newMode builds local mode (header identity, local outbox) or, with a tenant, Entra ID sign-in and
@@ -41,7 +43,8 @@ func newMode(ctx context.Context, cfg config, db backend, httpClient *http.Clien
 	if err != nil {
 		return mode{}, fmt.Errorf("tenant mode: %w", err)
 	}
-	return mode{name: "tenant", auth: auth.NewTenant(verifier), mailer: m365.NewMailer(client), drive: m365.NewDrive(client)}, nil
+	return mode{name: "tenant", auth: auth.NewTenant(verifier), mailer: m365.NewMailer(client), drive: m365.NewDrive(client),
+		zones: m365.NewZones(client)}, nil
 }
 
 // startDelivery runs the send worker until ctx ends, attaching files from the attachment store; the
@@ -51,4 +54,19 @@ func startDelivery(ctx context.Context, db backend, m mode, files delivery.Files
 	done := make(chan struct{})
 	go func() { defer close(done); sends.Run(ctx) }()
 	return sends, func() { <-done }
+}
+
+// startMailboxZones, in tenant mode, reads colleagues' time zones from their mailbox settings in the
+// background until ctx ends; the returned wait lets a pass under way finish before the store closes.
+func startMailboxZones(ctx context.Context, cfg config, db backend, m mode, log *slog.Logger) (func(), error) {
+	if m.zones == nil {
+		return func() {}, nil
+	}
+	sync, err := recommend.NewMailboxSync(db, m.zones, recommend.MailboxSyncOptions{Domains: cfg.TenantDomains, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("mailbox time zones: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); sync.Run(ctx) }()
+	return func() { <-done }, nil
 }

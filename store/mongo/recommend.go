@@ -15,11 +15,12 @@ import (
 )
 
 var (
-	_ recommend.Store         = (*DB)(nil)
-	_ recommend.TemplateStore = (*DB)(nil)
-	_ recommend.Templates     = (*DB)(nil)
-	_ recommend.Outcomes      = (*DB)(nil)
-	_ recommend.ProfileSaver  = (*DB)(nil)
+	_ recommend.Store          = (*DB)(nil)
+	_ recommend.TemplateStore  = (*DB)(nil)
+	_ recommend.Templates      = (*DB)(nil)
+	_ recommend.Outcomes       = (*DB)(nil)
+	_ recommend.ProfileSaver   = (*DB)(nil)
+	_ recommend.ColleagueStore = (*DB)(nil)
 )
 
 // sendRow is one recipient of one followed message: when it was sent, when first engaged with (nil
@@ -179,6 +180,67 @@ func (db *DB) SaveProfile(ctx context.Context, p recommend.Profile, at time.Time
 		return fail("save profile of "+p.Recipient, err)
 	}
 	return nil
+}
+
+// Colleagues implements recommend.ColleagueStore; without configured domains the senders' domains are
+// read first, as one distinct over the recent messages.
+func (db *DB) Colleagues(ctx context.Context, q recommend.ColleagueQuery) ([]string, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	domains := lower(q.Domains)
+	if len(domains) == 0 {
+		var owners []string
+		if err := db.c("messages").Distinct(ctx, "owner", d{{Key: "created_at", Value: d{{Key: "$gte", Value: q.Since.UnixMilli()}}}}).Decode(&owners); err != nil {
+			return nil, fail("senders of recent messages", err)
+		}
+		seen := map[string]bool{}
+		for _, o := range owners {
+			if dm := strings.ToLower(o[strings.LastIndexByte(o, '@')+1:]); !seen[dm] {
+				seen[dm] = true
+				domains = append(domains, dm)
+			}
+		}
+		if len(domains) == 0 {
+			return nil, nil
+		}
+	}
+	rows, err := aggregate[struct {
+		Email string `bson:"_id"`
+	}](ctx, db.c("messages"), colleaguesPipeline(q, domains))
+	if err != nil {
+		return nil, fail("colleagues without a fresh mailbox zone", err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Email
+	}
+	return out, nil
+}
+
+// colleaguesPipeline finds, from the recent followed messages (messages_created), the recipients at
+// domains after q.After that have no profile or a stale mailbox one, in address order.
+func colleaguesPipeline(q recommend.ColleagueQuery, domains []string) bson.A {
+	return a{
+		d{{Key: "$match", Value: d{{Key: "created_at", Value: d{{Key: "$gte", Value: q.Since.UnixMilli()}}}, {Key: "following", Value: int64(1)}}}},
+		d{{Key: "$lookup", Value: d{{Key: "from", Value: "recipients"}, {Key: "localField", Value: "id"},
+			{Key: "foreignField", Value: "message_id"}, {Key: "as", Value: "r"}}}},
+		d{{Key: "$unwind", Value: "$r"}},
+		d{{Key: "$match", Value: d{{Key: "r.email", Value: d{{Key: "$gt", Value: q.After}}}}}},
+		d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "email", Value: "$r.email"},
+			{Key: "domain", Value: d{{Key: "$arrayElemAt", Value: a{d{{Key: "$split", Value: a{"$r.email", "@"}}}, -1}}}}}}},
+		d{{Key: "$match", Value: d{{Key: "domain", Value: d{{Key: "$in", Value: domains}}}}}},
+		d{{Key: "$group", Value: d{{Key: "_id", Value: "$email"}}}},
+		d{{Key: "$lookup", Value: d{{Key: "from", Value: "recipient_profiles"}, {Key: "localField", Value: "_id"},
+			{Key: "foreignField", Value: "email"}, {Key: "as", Value: "p"}}}},
+		d{{Key: "$match", Value: d{{Key: "$or", Value: a{
+			d{{Key: "p", Value: d{{Key: "$size", Value: 0}}}},
+			d{{Key: "p", Value: d{{Key: "$elemMatch", Value: d{{Key: "source", Value: recommend.SourceMailbox},
+				{Key: "updated_at", Value: d{{Key: "$lt", Value: q.StaleBefore.UnixMilli()}}}}}}}},
+		}}}}},
+		d{{Key: "$sort", Value: d{{Key: "_id", Value: 1}}}},
+		d{{Key: "$limit", Value: int64(q.Limit)}},
+	}
 }
 
 type templateDoc struct {

@@ -12,11 +12,12 @@ import (
 )
 
 var (
-	_ recommend.Store         = (*DB)(nil)
-	_ recommend.TemplateStore = (*DB)(nil)
-	_ recommend.Templates     = (*DB)(nil)
-	_ recommend.Outcomes      = (*DB)(nil)
-	_ recommend.ProfileSaver  = (*DB)(nil)
+	_ recommend.Store          = (*DB)(nil)
+	_ recommend.TemplateStore  = (*DB)(nil)
+	_ recommend.Templates      = (*DB)(nil)
+	_ recommend.Outcomes       = (*DB)(nil)
+	_ recommend.ProfileSaver   = (*DB)(nil)
+	_ recommend.ColleagueStore = (*DB)(nil)
 )
 
 // firstEngagement is the first human engagement (open, click, attachment, real reply) of the
@@ -216,4 +217,48 @@ func (db *DB) SaveProfile(ctx context.Context, p recommend.Profile, at time.Time
 		return fmt.Errorf("sqlite: save profile of %s: %w", p.Recipient, err)
 	}
 	return nil
+}
+
+// Colleagues implements recommend.ColleagueStore: recent followed messages through messages_created,
+// their recipients by primary key, and each recipient's profile by email. CROSS JOIN keeps that order:
+// left to itself the planner walks recipients_email from the cursor through all mail ever sent.
+func (db *DB) Colleagues(ctx context.Context, q recommend.ColleagueQuery) ([]string, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	since := q.Since.UnixMilli()
+	args := []any{since, q.After, q.StaleBefore.UnixMilli()}
+	domains := `SELECT DISTINCT lower(substr(owner, instr(owner, '@') + 1)) FROM messages WHERE created_at >= ?`
+	if len(q.Domains) > 0 {
+		domains = strings.TrimSuffix(strings.Repeat("?,", len(q.Domains)), ",")
+		for _, d := range q.Domains {
+			args = append(args, strings.ToLower(d))
+		}
+	} else {
+		args = append(args, since)
+	}
+	args = append(args, q.Limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT r.email FROM messages m
+		CROSS JOIN recipients r ON r.message_id = m.id
+		LEFT JOIN recipient_profiles p ON p.email = r.email
+		WHERE m.created_at >= ? AND m.following = 1 AND r.email > ?
+		AND (p.email IS NULL OR (p.source = 'mailbox' AND p.updated_at < ?))
+		AND substr(r.email, instr(r.email, '@') + 1) IN (`+domains+`)
+		ORDER BY r.email LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: colleagues without a fresh mailbox zone: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var email string
+		if err := rows.Scan(&email); err != nil {
+			return nil, fmt.Errorf("sqlite: colleagues without a fresh mailbox zone: %w", err)
+		}
+		out = append(out, email)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: colleagues without a fresh mailbox zone: %w", err)
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ type RecommendStore interface {
 	recommend.Templates
 	recommend.Outcomes
 	recommend.ProfileSaver
+	recommend.ColleagueStore
 }
 
 func runRecommend(t *testing.T, open func(t *testing.T) Stores) {
@@ -168,6 +170,8 @@ func runRecommend(t *testing.T, open func(t *testing.T) Stores) {
 		}
 	})
 
+	t.Run("colleagues without a fresh mailbox zone", func(t *testing.T) { runColleagues(t, open, berlin) })
+
 	t.Run("templates round trip", func(t *testing.T) {
 		s := open(t).Recommend
 		a := recommend.Template{ID: "t1", Owner: "rep@contoso.com", Name: "Intro", Subject: "Hi", HTML: "<p>Hi</p>",
@@ -277,4 +281,72 @@ func runRecommend(t *testing.T, open func(t *testing.T) Stores) {
 			t.Errorf("stats of an empty category = %v, %v; want an empty slice", none, err)
 		}
 	})
+}
+
+// runColleagues checks the mailbox sync's candidates: recent followed mail only, the tenant's domains
+// exactly, no profile or a stale mailbox one (never a salesperson's), distinct, sorted and paged.
+func runColleagues(t *testing.T, open func(t *testing.T) Stores, berlin *time.Location) {
+	ctx := context.Background()
+	st := open(t)
+	old := message("c2", "rep@contoso.com", "Old", t0.Add(-40*24*time.Hour), false, "old@contoso.com")
+	unfollowed := message("c3", "rep@contoso.com", "Unfollowed", t0, false, "nf@contoso.com")
+	unfollowed.Following = false
+	mustCreate(t, st.Followed,
+		message("c1", "rep@contoso.com", "Team", t0, false, "amy@contoso.com", "bob@contoso.com", "cat@contoso.com",
+			"dan@contoso.com", "eve@fabrikam.com", "ivy@sales.contoso.com"),
+		old, unfollowed,
+		message("c4", "sam@Contoso.FR", "Bonjour", t0.Add(-time.Hour), false, "zed@contoso.fr", "gil@contoso.com", "amy@contoso.com"))
+	for _, p := range []struct {
+		addr, source string
+		at           time.Time
+	}{
+		{"bob@contoso.com", recommend.SourceMailbox, t0.Add(-10 * 24 * time.Hour)},  // stale: read again
+		{"cat@contoso.com", recommend.SourceMailbox, t0.Add(-24 * time.Hour)},       // fresh
+		{"dan@contoso.com", recommend.SourceProfile, t0.Add(-100 * 24 * time.Hour)}, // entered: kept
+	} {
+		if err := st.Recommend.SaveProfile(ctx, recommend.Profile{Recipient: p.addr, Location: berlin, Source: p.source}, p.at); err != nil {
+			t.Fatalf("save profile of %s: %v", p.addr, err)
+		}
+	}
+	recent := recommend.ColleagueQuery{Since: t0.Add(-30 * 24 * time.Hour), StaleBefore: t0.Add(-7 * 24 * time.Hour), Limit: 10}
+	with := func(edit func(q *recommend.ColleagueQuery)) recommend.ColleagueQuery {
+		q := recent
+		edit(&q)
+		return q
+	}
+	tests := []struct {
+		name string
+		q    recommend.ColleagueQuery
+		want []string
+	}{
+		{"senders' domains", recent, []string{"amy@contoso.com", "bob@contoso.com", "gil@contoso.com", "zed@contoso.fr"}},
+		{"configured domain", with(func(q *recommend.ColleagueQuery) { q.Domains = []string{"contoso.com"} }),
+			[]string{"amy@contoso.com", "bob@contoso.com", "gil@contoso.com"}},
+		{"configured domain in any case", with(func(q *recommend.ColleagueQuery) { q.Domains = []string{"Contoso.FR"} }),
+			[]string{"zed@contoso.fr"}},
+		{"configured domains replace the senders'", with(func(q *recommend.ColleagueQuery) { q.Domains = []string{"fabrikam.com"} }),
+			[]string{"eve@fabrikam.com"}},
+		{"first page", with(func(q *recommend.ColleagueQuery) { q.Limit = 2 }), []string{"amy@contoso.com", "bob@contoso.com"}},
+		{"next page", with(func(q *recommend.ColleagueQuery) { q.Limit, q.After = 2, "bob@contoso.com" }),
+			[]string{"gil@contoso.com", "zed@contoso.fr"}},
+		{"past the last page", with(func(q *recommend.ColleagueQuery) { q.After = "zed@contoso.fr" }), nil},
+		{"fresher threshold keeps bob", with(func(q *recommend.ColleagueQuery) { q.StaleBefore = t0.Add(-11 * 24 * time.Hour) }),
+			[]string{"amy@contoso.com", "gil@contoso.com", "zed@contoso.fr"}},
+		{"older window reaches old mail", with(func(q *recommend.ColleagueQuery) {
+			q.Since, q.Domains = t0.Add(-50*24*time.Hour), []string{"contoso.com"}
+		}), []string{"amy@contoso.com", "bob@contoso.com", "gil@contoso.com", "old@contoso.com"}},
+		{"nothing recent", with(func(q *recommend.ColleagueQuery) { q.Since = t0.Add(time.Hour) }), nil},
+		{"no limit", with(func(q *recommend.ColleagueQuery) { q.Limit = 0 }), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := st.Recommend.Colleagues(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) || (len(got) > 0 && !slices.Equal(got, tc.want)) {
+				t.Errorf("colleagues = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -1,0 +1,48 @@
+package mongo
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/engage-email/engage/recommend"
+)
+
+// TestColleaguesPipelineGolden pins the mailbox sync's candidate query like TestBuildersGolden does
+// the others: first page and a later page, configured domains and senders' domains.
+func TestColleaguesPipelineGolden(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	q := recommend.ColleagueQuery{Since: at.Add(-30 * 24 * time.Hour), StaleBefore: at.Add(-7 * 24 * time.Hour), Limit: 50}
+	later := q
+	later.After = "bob@contoso.com"
+	for _, tc := range []struct {
+		name    string
+		q       recommend.ColleagueQuery
+		domains []string
+	}{
+		{"colleagues-first-page", q, []string{"contoso.com"}},
+		{"colleagues-later-page", later, []string{"contoso.com", "contoso.fr"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := extJSON(colleaguesPipeline(tc.q, tc.domains))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tc.name+".json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s changed (run with -update if intended):\n got %s\nwant %s", tc.name, got, want)
+			}
+		})
+	}
+}
