@@ -10,14 +10,19 @@ import (
 )
 
 // tail follows the stored alerts by sequence and publishes them to this instance's subscribers: alerts
-// stored here (woken at once) and by other instances (found on the next tick) take the same path.
-func (s *Service) tail(ctx context.Context, last int64) {
-	t := time.NewTicker(s.opts.TailInterval)
+// stored here (woken at once), or by other instances (woken by the store's watch, else found on the
+// next tick) take the same path. It ticks every interval; once fallback closes (the watch failed) it
+// ticks every TailInterval instead.
+func (s *Service) tail(ctx context.Context, last int64, interval time.Duration, fallback <-chan struct{}) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-fallback:
+			fallback = nil // a nil channel is never ready: the reset happens once
+			t.Reset(s.opts.TailInterval)
 		case <-t.C:
 		case <-s.wake:
 		}

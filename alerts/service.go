@@ -28,6 +28,7 @@ type Options struct {
 	Instance           string        // this process's name on reminder leases; default a random id
 	Buffer             int           // alerts a subscriber may fall behind by before it is told to resync; default 64
 	TailInterval       time.Duration // how often other instances' alerts are looked for; default 200ms
+	WatchedInterval    time.Duration // how often they are looked for anyway while the store's Waker watches; default 10s
 	ReminderInterval   time.Duration // how often due reminders are claimed; default 1s
 	Lease              time.Duration // how long a claimed reminder is this instance's alone; default 30s
 	EngagementInterval time.Duration // how often new clicks, attachment opens and replies are read; default 1s
@@ -60,6 +61,9 @@ func New(store Store, messages Messages, opts Options) *Service {
 	if opts.TailInterval <= 0 {
 		opts.TailInterval = 200 * time.Millisecond
 	}
+	if opts.WatchedInterval <= 0 {
+		opts.WatchedInterval = 10 * time.Second
+	}
 	if opts.ReminderInterval <= 0 {
 		opts.ReminderInterval = time.Second
 	}
@@ -84,19 +88,24 @@ func New(store Store, messages Messages, opts Options) *Service {
 	return &Service{store: store, messages: messages, opts: opts, log: opts.Log, hub: newHub(), wake: make(chan struct{}, 1)}
 }
 
-// Start reads where the alert tail stands and starts the tailer, the reminder scheduler, the
-// engagement watcher and the sweep for first opens whose alert was lost; they stop when ctx is done (Wait waits for them).
+// Start reads where the alert tail stands and starts the tailer (woken by the store's watch when it
+// is a Waker), the reminder scheduler, the engagement watcher and the sweep for first opens whose
+// alert was lost; they stop when ctx is done (Wait waits for them).
 func (s *Service) Start(ctx context.Context) error {
 	last, err := s.store.LastAlertSeq(ctx)
 	if err != nil {
 		return fmt.Errorf("alerts: start: %w", err)
 	}
-	for _, loop := range []func(context.Context){
-		func(ctx context.Context) { s.tail(ctx, last) },
-		s.schedule,
-		s.watchEngagements,
-		s.recoverFirstOpens,
-	} {
+	loops := []func(context.Context){s.schedule, s.watchEngagements, s.recoverFirstOpens}
+	if w, ok := s.store.(Waker); ok {
+		fallback := make(chan struct{})
+		loops = append(loops,
+			func(ctx context.Context) { s.tail(ctx, last, s.opts.WatchedInterval, fallback) },
+			func(ctx context.Context) { s.watch(ctx, w, fallback) })
+	} else {
+		loops = append(loops, func(ctx context.Context) { s.tail(ctx, last, s.opts.TailInterval, nil) })
+	}
+	for _, loop := range loops {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); loop(ctx) }()
 	}
