@@ -116,7 +116,8 @@ func (c *Classifier) Prefetch(open Hit, later []Hit) (Label, bool) {
 		return Label{}, false
 	}
 	for i := range later {
-		if later[i].At.After(open.At) {
+		// Later hits are the caller's word, and one in the same millisecond as the open still came after it.
+		if !later[i].At.Before(open.At) {
 			return Label{}, false
 		}
 	}

@@ -163,6 +163,7 @@ func TestPrefetch(t *testing.T) {
 		{"after the window", open("o1", 16*time.Second), nil, false},
 		{"a later click", open("o1", 5*time.Second), []Hit{click("c1", "a", 10*time.Minute)}, false},
 		{"a later open", open("o1", 5*time.Second), []Hit{open("o2", time.Hour)}, false},
+		{"a click in the same millisecond", open("o1", 5*time.Second), []Hit{click("c1", "a", 5*time.Second)}, false},
 		{"only earlier activity", open("o1", 5*time.Second), []Hit{open("o0", 2*time.Second)}, true},
 		{"send time unknown", noSent, nil, false},
 		{"a static rule already explains it", mpp, nil, false},

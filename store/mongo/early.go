@@ -30,13 +30,17 @@ func personOpensAfter(afterAt int64, afterID string, before int64) bson.D {
 	}
 }
 
-// laterActivity selects the events of one recipient of one message after at that are not a machine's.
-func laterActivity(messageID string, recipient int, at int64) bson.D {
+// laterActivity selects the events of one recipient of one message after (at, id) that are not a
+// machine's; ids order events made in the same millisecond.
+func laterActivity(messageID string, recipient int, at int64, id string) bson.D {
 	return bson.D{
 		{Key: "message_id", Value: messageID},
 		{Key: "recipient", Value: recipient},
 		{Key: "machine", Value: int64(0)},
-		{Key: "at", Value: bson.D{{Key: "$gt", Value: at}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "at", Value: bson.D{{Key: "$gt", Value: at}}}},
+			bson.D{{Key: "at", Value: at}, {Key: "id", Value: bson.D{{Key: "$gt", Value: id}}}},
+		}},
 	}
 }
 
@@ -73,7 +77,7 @@ func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]foll
 				continue
 			}
 			o := followed.EarlyOpen{Event: c.event(), SentAt: s}
-			latest, err := db.extreme(ctx, "events", laterActivity(c.MessageID, c.Recipient, c.At), -1)
+			latest, err := db.extreme(ctx, "events", laterActivity(c.MessageID, c.Recipient, c.At, c.ID), -1)
 			if err != nil {
 				return nil, fail("early opens: later activity", err)
 			}

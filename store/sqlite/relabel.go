@@ -276,7 +276,7 @@ func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]foll
 	rows, err := db.read.QueryContext(ctx, `SELECT e.id, e.message_id, e.at, e.recipient, e.link, e.url, e.ip, e.user_agent,
 			e.method, e.device_type, e.device_os, e.device_client, coalesce(j.sent_at, m.created_at),
 			(SELECT max(l.at) FROM events l WHERE l.message_id = e.message_id AND l.recipient = e.recipient
-				AND l.machine = 0 AND l.at > e.at)
+				AND l.machine = 0 AND (l.at, l.id) > (e.at, e.id))
 		FROM events e INDEXED BY events_person_opens
 		JOIN messages m ON m.id = e.message_id
 		LEFT JOIN delivery_jobs j ON j.message_id = e.message_id
