@@ -19,12 +19,17 @@ var idClock struct {
 	seq uint16
 }
 
+// maxIDSkew bounds how far behind the latest id a new one may be pulled forward to keep the order: a
+// time further back (a clock stepped back, a caller naming an old time) is taken as it is, so the time
+// an id carries stays within this of the truth.
+const maxIDSkew = 1000 // milliseconds
+
 // NewID returns a random id whose text sorts by creation time (milliseconds, then order of making within
 // this process), so ids page in time order.
 func NewID(now time.Time) string {
 	ms := uint64(max(now.UnixMilli(), 0))
 	idClock.Lock()
-	if ms <= idClock.ms {
+	if ms <= idClock.ms && idClock.ms-ms < maxIDSkew {
 		ms = idClock.ms
 		idClock.seq++
 		if idClock.seq == 0 { // 65,536 ids in one millisecond: borrow the next one
