@@ -152,11 +152,27 @@ func (s *Service) dispatch(ctx context.Context) {
 				<-s.slots
 				s.wg.Done()
 			}()
-			if err := s.step(ctx, ep); err != nil && ctx.Err() == nil {
+			if err := s.stepFresh(ctx, ep.ID); err != nil && ctx.Err() == nil {
 				s.log.WarnContext(ctx, "webhook step failed", "endpoint", ep.ID, "err", err)
 			}
 		}()
 	}
+}
+
+// stepFresh reads the endpoint again before stepping it: the list dispatch read may predate a step
+// that finished since, and stepping that stale state would send the same batch twice.
+func (s *Service) stepFresh(ctx context.Context, id string) error {
+	ep, err := s.store.Endpoint(ctx, id)
+	if errors.Is(err, followed.ErrNotFound) {
+		return nil // deleted since the list was read
+	}
+	if err != nil {
+		return fmt.Errorf("read endpoint %s: %w", id, err)
+	}
+	if !ep.Enabled() || s.now().Before(ep.State.NextAt) {
+		return nil
+	}
+	return s.step(ctx, ep)
 }
 
 // step moves one endpoint on: forms a batch if none is pending, then tries to deliver it.
