@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -68,9 +69,14 @@ func gql(ctx context.Context, addr, user, query string, vars map[string]any, out
 	return nil
 }
 
-// follow creates n followed messages, each with a pixel and one tracked link.
-func follow(ctx context.Context, addr, user string, n int) (*followedSet, error) {
+// follow creates n followed messages, each with a pixel, one tracked link and about body bytes of HTML.
+func follow(ctx context.Context, addr, user string, n, body int) (*followedSet, error) {
 	set := &followedSet{}
+	html := `<p>Hello, see <a href="https://example.com/offer">our offer</a></p>`
+	if pad := body - len(html); pad > 0 {
+		// Text, not markup: the padding adds bytes to store without adding links to track.
+		html += "<p>" + strings.Repeat("Sales email body text. ", pad/23+1)[:pad] + "</p>"
+	}
 	for i := range n {
 		var out struct {
 			FollowMessage struct {
@@ -80,10 +86,9 @@ func follow(ctx context.Context, addr, user string, n int) (*followedSet, error)
 				} `json:"renders"`
 			} `json:"followMessage"`
 		}
-		err := gql(ctx, addr, user, `mutation($s: String!) { followMessage(input: {subject: $s,
-			html: "<p>Hello, see <a href=\"https://example.com/offer\">our offer</a></p>",
-			recipients: [{email: "prospect@fabrikam.com"}]}) { id renders { html } } }`,
-			map[string]any{"s": fmt.Sprintf("Load %d", i)}, &out)
+		err := gql(ctx, addr, user, `mutation($s: String!, $h: String!) { followMessage(input: {subject: $s,
+			html: $h, recipients: [{email: "prospect@fabrikam.com"}]}) { id renders { html } } }`,
+			map[string]any{"s": fmt.Sprintf("Load %d", i), "h": html}, &out)
 		if err != nil {
 			return nil, fmt.Errorf("follow message %d: %w", i, err)
 		}

@@ -33,6 +33,7 @@ type options struct {
 	addr        string
 	user        string
 	messages    int
+	body        int
 	settle      time.Duration
 	slice       time.Duration
 	cpuprofile  string
@@ -48,6 +49,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.addr, "addr", "", "host:port of a running Engage (loopback); empty starts one in-process on a temporary data dir")
 	fs.StringVar(&o.user, "user", "load@contoso.com", "local-mode user that follows the messages")
 	fs.IntVar(&o.messages, "messages", 100, "followed messages the traffic is spread over")
+	fs.IntVar(&o.body, "body", 16<<10, "bytes of HTML in each followed message (Outlook's HTML makes even a short sales email tens of KiB)")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for spooled hits to reach the store before checking")
 	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (load, bare handler and in-process Engage) to this file")
@@ -63,6 +65,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("-kind %q: want pixel, click or both", o.kind)
 	case o.messages < 1 || o.messages > 10000:
 		return o, fmt.Errorf("-messages %d: want 1 to 10000", o.messages)
+	case o.body < 0 || o.body > 1<<20:
+		return o, fmt.Errorf("-body %d: want 0 to 1048576 bytes", o.body)
 	case o.slice < 100*time.Millisecond:
 		return o, fmt.Errorf("-slice %s: want at least 100ms", o.slice)
 	case fs.NArg() > 0:
@@ -115,7 +119,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer bare.stop()
 
-	targets, err := follow(ctx, addr, o.user, o.messages)
+	targets, err := follow(ctx, addr, o.user, o.messages, o.body)
 	if err != nil {
 		return err
 	}
