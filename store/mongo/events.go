@@ -3,7 +3,6 @@ package mongo
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -122,128 +121,59 @@ func (db *DB) recordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	}
 
 	// The first event of the batch to name an audience key claims it, unless an earlier batch did.
-	claims := map[audienceKey]followed.Event{}
-	var order []audienceKey
-	claim := func(k audienceKey, ev followed.Event) {
-		if _, ok := claims[k]; !ok {
-			claims[k] = ev
-			order = append(order, k)
+	claims := followed.ClaimsOf(fresh)
+	claimed := map[followed.AudienceKey]bool{}
+	if len(claims.Keys) > 0 {
+		keys := make([]audienceKey, len(claims.Keys))
+		for i, k := range claims.Keys {
+			keys[i] = audienceKey{k.MessageID, k.Recipient, k.What}
 		}
-	}
-	for _, ev := range fresh {
-		if ev.Machine {
-			continue
-		}
-		switch ev.Kind {
-		case followed.Opened:
-			claim(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev)
-		case followed.LinkClicked:
-			claim(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev)
-			claim(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev)
-		}
-	}
-	newKeys := map[audienceKey]bool{}
-	if len(order) > 0 {
-		taken, err := all[audienceDoc](ctx, db.c("audience"), audienceFilter(order))
+		taken, err := all[audienceDoc](ctx, db.c("audience"), audienceFilter(keys))
 		if err != nil {
 			return nil, fmt.Errorf("audience: %w", err)
 		}
-		old := map[audienceKey]bool{}
+		old := map[followed.AudienceKey]bool{}
 		for _, t := range taken {
-			old[audienceKey{t.MessageID, t.Recipient, t.What}] = true
+			old[followed.AudienceKey{MessageID: t.MessageID, Recipient: t.Recipient, What: t.What}] = true
 		}
 		var ins []any
-		for _, k := range order {
+		for _, k := range claims.Keys {
 			if !old[k] {
-				newKeys[k] = true
-				ins = append(ins, audienceDoc{MessageID: k.message, Recipient: k.recipient, What: k.what, At: claims[k].At.UnixMilli()})
+				claimed[k] = true
+				ins = append(ins, audienceDoc{MessageID: k.MessageID, Recipient: k.Recipient, What: k.What, At: claims.By[k].At.UnixMilli()})
 			}
 		}
 		if err := insertMany(ctx, db.c("audience"), ins); err != nil {
 			return nil, fmt.Errorf("insert audience: %w", err)
 		}
 	}
-	first := func(k audienceKey, id string) bool { return newKeys[k] && claims[k].ID == id }
-
-	recipients, err := db.firstOpenRecipients(ctx, fresh, infos, first)
+	tally := followed.TallyOf(fresh, claims, claimed)
+	recipients, err := db.firstOpenRecipients(ctx, tally.FirstOpens, infos)
 	if err != nil {
 		return nil, err
 	}
-	deltas := map[string]*messageDelta{}
-	var deltaOrder []string
-	links := map[linkKey]*[2]int{}
-	var linkOrder []linkKey
-	var firsts []followed.FirstOpen
-	for _, ev := range fresh {
-		dl := deltas[ev.MessageID]
-		if dl == nil {
-			dl = &messageDelta{}
-			deltas[ev.MessageID] = dl
-			deltaOrder = append(deltaOrder, ev.MessageID)
+	firsts := make([]followed.FirstOpen, 0, len(tally.FirstOpens))
+	for _, ev := range tally.FirstOpens {
+		info := infos[ev.MessageID]
+		fo := followed.FirstOpen{MessageID: ev.MessageID, Owner: info.Owner, Subject: info.Subject,
+			Recipient: ev.Recipient, At: ev.At, Device: ev.Device}
+		if rs := recipients[ev.MessageID]; ev.Recipient >= 0 && ev.Recipient < len(rs) {
+			fo.Email = rs[ev.Recipient]
 		}
-		at := ev.At.UnixMilli()
-		switch ev.Kind {
-		case followed.Opened:
-			if ev.Machine {
-				dl.machineOpens++
-				continue
-			}
-			dl.opens++
-			if dl.firstOpen == 0 || at < dl.firstOpen {
-				dl.firstOpen = at
-			}
-			dl.lastOpen = max(dl.lastOpen, at)
-			if first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
-				dl.uniqueOpens++
-				info := infos[ev.MessageID]
-				fo := followed.FirstOpen{MessageID: ev.MessageID, Owner: info.Owner, Subject: info.Subject,
-					Recipient: ev.Recipient, At: ev.At, Device: ev.Device}
-				if rs := recipients[ev.MessageID]; ev.Recipient >= 0 && ev.Recipient < len(rs) {
-					fo.Email = rs[ev.Recipient]
-				}
-				firsts = append(firsts, fo)
-			}
-		case followed.LinkClicked:
-			if ev.Machine {
-				dl.machineClicks++
-				continue
-			}
-			dl.clicks++
-			if first(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev.ID) {
-				dl.uniqueClicks++
-			}
-			lk := linkKey{ev.MessageID, ev.Link}
-			l := links[lk]
-			if l == nil {
-				l = &[2]int{}
-				links[lk] = l
-				linkOrder = append(linkOrder, lk)
-			}
-			l[0]++
-			if first(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev.ID) {
-				l[1]++
-			}
-		case followed.AttachmentOpened:
-			if !ev.Machine {
-				dl.attachmentOpens++
-			}
-		case followed.Replied:
-			dl.replies++
-		}
+		firsts = append(firsts, fo)
 	}
-	models := make([]mdb.WriteModel, 0, len(deltaOrder))
-	for _, id := range deltaOrder {
-		models = append(models, mdb.NewUpdateOneModel().SetFilter(bson.D{{Key: "id", Value: id}}).SetUpdate(counterUpdate(*deltas[id])))
+	models := make([]mdb.WriteModel, 0, len(tally.Messages))
+	for _, dl := range tally.Messages {
+		models = append(models, mdb.NewUpdateOneModel().SetFilter(bson.D{{Key: "id", Value: dl.MessageID}}).SetUpdate(counterUpdate(deltaOf(dl))))
 	}
 	if _, err := db.c("messages").BulkWrite(ctx, models); err != nil {
 		return nil, fmt.Errorf("counters of %d messages: %w", len(models), err)
 	}
-	if len(linkOrder) > 0 {
+	if len(tally.Links) > 0 {
 		models = models[:0]
-		for _, k := range linkOrder {
-			l := links[k]
-			models = append(models, mdb.NewUpdateOneModel().SetFilter(bson.D{{Key: "message_id", Value: k.message}, {Key: "idx", Value: k.link}}).
-				SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "clicks", Value: l[0]}, {Key: "unique_clicks", Value: l[1]}}}}))
+		for _, l := range tally.Links {
+			models = append(models, mdb.NewUpdateOneModel().SetFilter(bson.D{{Key: "message_id", Value: l.MessageID}, {Key: "idx", Value: l.Link}}).
+				SetUpdate(bson.D{{Key: "$inc", Value: bson.D{{Key: "clicks", Value: l.Clicks}, {Key: "unique_clicks", Value: l.UniqueClicks}}}}))
 		}
 		if _, err := db.c("links").BulkWrite(ctx, models); err != nil {
 			return nil, fmt.Errorf("clicks of %d links: %w", len(models), err)
@@ -252,14 +182,25 @@ func (db *DB) recordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	return firsts, nil
 }
 
+// deltaOf is a tally's message delta in the form the counter update is built from.
+func deltaOf(dl followed.MessageDelta) messageDelta {
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	return messageDelta{opens: dl.Opens, uniqueOpens: dl.UniqueOpens, clicks: dl.Clicks, uniqueClicks: dl.UniqueClicks,
+		attachmentOpens: dl.AttachmentOpens, replies: dl.Replies, machineOpens: dl.MachineOpens, machineClicks: dl.MachineClicks,
+		firstOpen: ms(dl.FirstOpen), lastOpen: ms(dl.LastOpen)}
+}
+
 // firstOpenRecipients returns the addresses of the individual messages opened for the first time in
 // this batch, rare once a message is read.
-func (db *DB) firstOpenRecipients(ctx context.Context, fresh []followed.Event, infos map[string]messageHead,
-	first func(audienceKey, string) bool) (map[string][]string, error) {
+func (db *DB) firstOpenRecipients(ctx context.Context, opens []followed.Event, infos map[string]messageHead) (map[string][]string, error) {
 	var ids []string
-	for _, ev := range fresh {
-		if ev.Kind == followed.Opened && !ev.Machine && infos[ev.MessageID].Individual != 0 &&
-			first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
+	for _, ev := range opens {
+		if infos[ev.MessageID].Individual != 0 {
 			ids = append(ids, ev.MessageID)
 		}
 	}

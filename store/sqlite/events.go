@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/engage-email/engage/followed"
 )
@@ -13,23 +13,6 @@ import (
 // rowsPerStatement bounds a multi-row statement: 200 events of 16 columns stay far below SQLite's
 // variable limit, and longer statements stopped paying off when measured.
 const rowsPerStatement = 200
-
-// messageDelta is what one batch adds to a message's counters.
-type messageDelta struct {
-	opens, uniqueOpens, clicks, uniqueClicks, attachmentOpens, replies, machineOpens, machineClicks int
-	firstOpen, lastOpen                                                                             int64
-}
-
-type linkKey struct {
-	message string
-	link    int
-}
-
-type audienceKey struct {
-	message   string
-	recipient int
-	what      string
-}
 
 type messageInfo struct {
 	owner, subject string
@@ -74,113 +57,31 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 
 	// The first event of the batch to name an audience key claims it; the database says whether an
 	// earlier batch claimed it already.
-	claims := map[audienceKey]string{}
-	var order []audienceKey
-	claim := func(k audienceKey, id string) {
-		if _, ok := claims[k]; !ok {
-			claims[k] = id
-			order = append(order, k)
-		}
-	}
-	for _, ev := range fresh {
-		if ev.Machine {
-			continue
-		}
-		switch ev.Kind {
-		case followed.Opened:
-			claim(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID)
-		case followed.LinkClicked:
-			claim(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev.ID)
-			claim(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev.ID)
-		}
-	}
-	byID := make(map[string]followed.Event, len(fresh))
-	for _, ev := range fresh {
-		byID[ev.ID] = ev
-	}
-	newKeys, err := db.insertAudience(ctx, tx, order, claims, byID)
+	claims := followed.ClaimsOf(fresh)
+	claimed, err := db.insertAudience(ctx, tx, claims)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
-	first := func(k audienceKey, id string) bool { return newKeys[k] && claims[k] == id }
+	tally := followed.TallyOf(fresh, claims, claimed)
 	// Owner, subject and addresses are needed only to announce first opens, rare once a message is read.
-	var opened []followed.Event
-	for _, ev := range fresh {
-		if ev.Kind == followed.Opened && !ev.Machine && first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
-			opened = append(opened, ev)
-		}
-	}
-	infos, err := messageInfos(ctx, tx, opened)
+	infos, err := messageInfos(ctx, tx, tally.FirstOpens)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
-
-	deltas := map[string]*messageDelta{}
-	var deltaOrder []string
-	links := map[linkKey]*[2]int{}
-	var linkOrder []linkKey
-	var firsts []followed.FirstOpen
-	for _, ev := range fresh {
-		d := deltas[ev.MessageID]
-		if d == nil {
-			d = &messageDelta{}
-			deltas[ev.MessageID] = d
-			deltaOrder = append(deltaOrder, ev.MessageID)
+	firsts := make([]followed.FirstOpen, 0, len(tally.FirstOpens))
+	for _, ev := range tally.FirstOpens {
+		info := infos[ev.MessageID]
+		fo := followed.FirstOpen{MessageID: ev.MessageID, Owner: info.owner, Subject: info.subject,
+			Recipient: ev.Recipient, At: ev.At, Device: ev.Device}
+		if ev.Recipient >= 0 && ev.Recipient < len(info.recipients) {
+			fo.Email = info.recipients[ev.Recipient]
 		}
-		at := ev.At.UnixMilli()
-		switch ev.Kind {
-		case followed.Opened:
-			if ev.Machine {
-				d.machineOpens++
-				continue
-			}
-			d.opens++
-			if d.firstOpen == 0 || at < d.firstOpen {
-				d.firstOpen = at
-			}
-			d.lastOpen = max(d.lastOpen, at)
-			if first(audienceKey{ev.MessageID, ev.Recipient, "open"}, ev.ID) {
-				d.uniqueOpens++
-				info := infos[ev.MessageID]
-				fo := followed.FirstOpen{MessageID: ev.MessageID, Owner: info.owner, Subject: info.subject,
-					Recipient: ev.Recipient, At: ev.At, Device: ev.Device}
-				if ev.Recipient >= 0 && ev.Recipient < len(info.recipients) {
-					fo.Email = info.recipients[ev.Recipient]
-				}
-				firsts = append(firsts, fo)
-			}
-		case followed.LinkClicked:
-			if ev.Machine {
-				d.machineClicks++
-				continue
-			}
-			d.clicks++
-			if first(audienceKey{ev.MessageID, ev.Recipient, "click"}, ev.ID) {
-				d.uniqueClicks++
-			}
-			lk := linkKey{ev.MessageID, ev.Link}
-			l := links[lk]
-			if l == nil {
-				l = &[2]int{}
-				links[lk] = l
-				linkOrder = append(linkOrder, lk)
-			}
-			l[0]++
-			if first(audienceKey{ev.MessageID, ev.Recipient, "link:" + strconv.Itoa(ev.Link)}, ev.ID) {
-				l[1]++
-			}
-		case followed.AttachmentOpened:
-			if !ev.Machine {
-				d.attachmentOpens++
-			}
-		case followed.Replied:
-			d.replies++
-		}
+		firsts = append(firsts, fo)
 	}
-	if err := db.updateCounters(ctx, tx, deltaOrder, deltas); err != nil {
+	if err := db.updateCounters(ctx, tx, tally.Messages); err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
-	if err := db.updateLinks(ctx, tx, linkOrder, links); err != nil {
+	if err := db.updateLinks(ctx, tx, tally.Links); err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -322,14 +223,13 @@ func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []followed.Event
 
 // insertAudience claims the keys in order, each at the time of the event that claims it, and returns
 // the keys no earlier batch had claimed.
-func (db *DB) insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey, claims map[audienceKey]string,
-	byID map[string]followed.Event) (map[audienceKey]bool, error) {
-	fresh := make(map[audienceKey]bool, len(keys))
+func (db *DB) insertAudience(ctx context.Context, tx *sql.Tx, c followed.Claims) (map[followed.AudienceKey]bool, error) {
+	fresh := make(map[followed.AudienceKey]bool, len(c.Keys))
 	args := make([]any, 0, rowsPerStatement*4)
-	err := chunks(len(keys), func(lo, hi int) error {
+	err := chunks(len(c.Keys), func(lo, hi int) error {
 		args = args[:0]
-		for _, k := range keys[lo:hi] {
-			args = append(args, k.message, k.recipient, k.what, byID[claims[k]].At.UnixMilli())
+		for _, k := range c.Keys[lo:hi] {
+			args = append(args, k.MessageID, k.Recipient, k.What, c.By[k].At.UnixMilli())
 		}
 		stmt, err := db.stmt(ctx, tx, insertAudienceSQL(hi-lo))
 		if err != nil {
@@ -340,8 +240,8 @@ func (db *DB) insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey
 			return fmt.Errorf("insert audience: %w", err)
 		}
 		for rows.Next() {
-			var k audienceKey
-			if err := rows.Scan(&k.message, &k.recipient, &k.what); err != nil {
+			var k followed.AudienceKey
+			if err := rows.Scan(&k.MessageID, &k.Recipient, &k.What); err != nil {
 				rows.Close()
 				return fmt.Errorf("insert audience: %w", err)
 			}
@@ -356,14 +256,13 @@ func (db *DB) insertAudience(ctx context.Context, tx *sql.Tx, keys []audienceKey
 }
 
 // updateCounters adds each message's delta with one UPDATE ... FROM per chunk of messages.
-func (db *DB) updateCounters(ctx context.Context, tx *sql.Tx, ids []string, deltas map[string]*messageDelta) error {
+func (db *DB) updateCounters(ctx context.Context, tx *sql.Tx, deltas []followed.MessageDelta) error {
 	args := make([]any, 0, rowsPerStatement*11)
-	return chunks(len(ids), func(lo, hi int) error {
+	return chunks(len(deltas), func(lo, hi int) error {
 		args = args[:0]
-		for _, id := range ids[lo:hi] {
-			d := deltas[id]
-			args = append(args, id, d.opens, d.uniqueOpens, d.clicks, d.uniqueClicks, d.attachmentOpens, d.replies,
-				d.machineOpens, d.machineClicks, d.firstOpen, d.lastOpen)
+		for _, d := range deltas[lo:hi] {
+			args = append(args, d.MessageID, d.Opens, d.UniqueOpens, d.Clicks, d.UniqueClicks, d.AttachmentOpens, d.Replies,
+				d.MachineOpens, d.MachineClicks, unixMilliOrZero(d.FirstOpen), unixMilliOrZero(d.LastOpen))
 		}
 		stmt, err := db.stmt(ctx, tx, updateCountersSQL(hi-lo))
 		if err != nil {
@@ -376,14 +275,22 @@ func (db *DB) updateCounters(ctx context.Context, tx *sql.Tx, ids []string, delt
 	})
 }
 
+// unixMilliOrZero is t in Unix milliseconds, 0 for the zero time: the counters' "none" (no event is
+// recorded at the epoch).
+func unixMilliOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
 // updateLinks adds each link's clicks with one UPDATE ... FROM per chunk of links.
-func (db *DB) updateLinks(ctx context.Context, tx *sql.Tx, keys []linkKey, links map[linkKey]*[2]int) error {
+func (db *DB) updateLinks(ctx context.Context, tx *sql.Tx, deltas []followed.LinkDelta) error {
 	args := make([]any, 0, rowsPerStatement*4)
-	return chunks(len(keys), func(lo, hi int) error {
+	return chunks(len(deltas), func(lo, hi int) error {
 		args = args[:0]
-		for _, k := range keys[lo:hi] {
-			l := links[k]
-			args = append(args, k.message, k.link, l[0], l[1])
+		for _, d := range deltas[lo:hi] {
+			args = append(args, d.MessageID, d.Link, d.Clicks, d.UniqueClicks)
 		}
 		stmt, err := db.stmt(ctx, tx, updateLinksSQL(hi-lo))
 		if err != nil {

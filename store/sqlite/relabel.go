@@ -13,6 +13,18 @@ import (
 
 var _ followed.LabelStore = (*DB)(nil)
 
+// linkKey and audienceKey name what a relabel recounts.
+type linkKey struct {
+	message string
+	link    int
+}
+
+type audienceKey struct {
+	message   string
+	recipient int
+	what      string
+}
+
 // relabelled is a stored person's event that a relabel turns into a machine's.
 type relabelled struct {
 	id, message string
