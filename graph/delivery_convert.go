@@ -19,7 +19,7 @@ func (r *Resolver) sendStatus(ctx context.Context, obj *model.FollowedMessage) (
 	if r.Delivery == nil {
 		return delivery.Job{MessageID: obj.ID, Status: delivery.StatusDraft}, nil
 	}
-	return r.Delivery.Status(ctx, obj.ID)
+	return memoizedJob(ctx, obj.ID, func() (delivery.Job, error) { return r.Delivery.Status(ctx, obj.ID) })
 }
 
 // afterDelivery answers a delivery mutation with the message as it now stands.

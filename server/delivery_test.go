@@ -201,4 +201,20 @@ func TestScheduledSendOverGraphQL(t *testing.T) {
 	if s := cancelled.CancelScheduledSend; s.Status != "DRAFT" || s.ScheduledAt != nil {
 		t.Fatalf("cancelled: %+v", s)
 	}
+
+	// A query reads each message's send job once for all four fields; a mutation's result reads it
+	// afresh, so two mutations in one operation each show what they did.
+	var both struct{ S, C sendOut }
+	e.mustGQL(t, repA, `mutation($id: ID!, $at: Time!) { s: sendMessage(id: $id, at: $at) { `+sendFields+` }
+		c: cancelScheduledSend(id: $id) { `+sendFields+` } }`,
+		map[string]any{"id": other.ID, "at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, &both)
+	if both.S.Status != "SCHEDULED" || both.S.ScheduledAt == nil || both.C.Status != "DRAFT" || both.C.ScheduledAt != nil {
+		t.Fatalf("schedule then cancel in one operation: %+v", both)
+	}
+	var twice struct{ A, B sendOut }
+	e.mustGQL(t, repA, `query($a: ID!, $b: ID!) { a: message(id: $a) { `+sendFields+` } b: message(id: $b) { `+sendFields+` } }`,
+		map[string]any{"a": m.ID, "b": other.ID}, &twice)
+	if twice.A.Status != "SENT" || twice.A.SentAt == nil || twice.B.Status != "DRAFT" || twice.B.SentAt != nil {
+		t.Fatalf("two messages in one query: %+v", twice)
+	}
 }

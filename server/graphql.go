@@ -47,6 +47,7 @@ func (s *Server) graphql() http.Handler {
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(extension.FixedComplexityLimit(s.opts.ComplexityLimit))
+	srv.AroundOperations(graph.Memo)
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.deps.Log))
 	srv.SetRecoverFunc(graph.Recover(s.deps.Log))
 	return s.websocketRequests(srv)
