@@ -23,6 +23,9 @@ const (
 	DisableAfter = 24 * time.Hour
 	// KeepDeliveries is how long the delivery log is kept.
 	KeepDeliveries = 30 * 24 * time.Hour
+	// LeaseMargin is how much longer than a delivery attempt an endpoint's lease lasts at least: time
+	// for reading the batch before the attempt and saving its outcome after.
+	LeaseMargin = 30 * time.Second
 )
 
 // Payload is the JSON body of a delivery.
@@ -116,7 +119,8 @@ func (s *Service) Tick(ctx context.Context) {
 }
 
 // dispatch starts a delivery for each due endpoint with none in flight, while slots are free; the
-// rest wait for the next poll, so a slow endpoint holds one slot and never the others.
+// rest wait for the next poll, so a slow endpoint holds one slot and never the others. busy keeps
+// this process's own steps apart; the store's lease keeps instances apart.
 func (s *Service) dispatch(ctx context.Context) {
 	eps, err := s.store.Endpoints(ctx)
 	if err != nil {
@@ -127,7 +131,7 @@ func (s *Service) dispatch(ctx context.Context) {
 	}
 	now := s.now()
 	for _, ep := range eps {
-		if !ep.Enabled() || now.Before(ep.State.NextAt) {
+		if !ep.Enabled() || now.Before(ep.State.NextAt) || s.leasedElsewhere(ep, now) {
 			continue
 		}
 		s.mu.Lock()
@@ -152,27 +156,39 @@ func (s *Service) dispatch(ctx context.Context) {
 				<-s.slots
 				s.wg.Done()
 			}()
-			if err := s.stepFresh(ctx, ep.ID); err != nil && ctx.Err() == nil {
+			if err := s.stepLeased(ctx, ep.ID); err != nil && ctx.Err() == nil {
 				s.log.WarnContext(ctx, "webhook step failed", "endpoint", ep.ID, "err", err)
 			}
 		}()
 	}
 }
 
-// stepFresh reads the endpoint again before stepping it: the list dispatch read may predate a step
-// that finished since, and stepping that stale state would send the same batch twice.
-func (s *Service) stepFresh(ctx context.Context, id string) error {
-	ep, err := s.store.Endpoint(ctx, id)
-	if errors.Is(err, followed.ErrNotFound) {
-		return nil // deleted since the list was read
+// leasedElsewhere reports whether another instance is stepping ep, so claiming it would be a wasted write.
+func (s *Service) leasedElsewhere(ep Endpoint, now time.Time) bool {
+	return ep.LeaseOwner != "" && ep.LeaseOwner != s.opts.Instance && now.Before(ep.LeaseUntil)
+}
+
+// stepLeased claims the endpoint for this instance, then steps it. The claim reads it afresh, so a
+// list read before the last step finished (here or on another instance) cannot send that batch again,
+// and its lease keeps every other instance off the endpoint until the step has saved.
+func (s *Service) stepLeased(ctx context.Context, id string) error {
+	now := s.now()
+	ep, err := s.store.ClaimEndpoint(ctx, id, s.opts.Instance, now, now.Add(s.opts.Lease))
+	switch {
+	case errors.Is(err, ErrTaken), errors.Is(err, followed.ErrNotFound):
+		return nil // stepped since the list was read, disabled, another instance's, or deleted
+	case err != nil:
+		return fmt.Errorf("claim endpoint %s: %w", id, err)
 	}
-	if err != nil {
-		return fmt.Errorf("read endpoint %s: %w", id, err)
+	// The step is cut off well before the lease ends, so its last save lands while this instance
+	// still holds the endpoint; a step cut off leaves its batch pending for the next claim.
+	sctx, cancel := context.WithTimeout(ctx, s.opts.Lease-LeaseMargin/2)
+	defer cancel()
+	err = s.step(sctx, ep)
+	if err == nil && ctx.Err() == nil && sctx.Err() != nil {
+		return fmt.Errorf("step of %s ran past %s of its lease; its batch stays pending", id, s.opts.Lease-LeaseMargin/2)
 	}
-	if !ep.Enabled() || s.now().Before(ep.State.NextAt) {
-		return nil
-	}
-	return s.step(ctx, ep)
+	return err
 }
 
 // step moves one endpoint on: forms a batch if none is pending, then tries to deliver it.
@@ -197,8 +213,12 @@ func (s *Service) step(ctx context.Context, ep Endpoint) error {
 		// Fixed before it is sent: a crash from here on retries this batch under this key.
 		st.Batch = &Batch{Key: BatchKey(ep.ID, first, last), First: first, Last: last, Through: p.Through,
 			Categories: ep.Categories, FormedAt: s.now()}
-		if err := s.save(ctx, ep.ID, st, nil); err != nil {
-			return err
+		err = s.store.FixBatch(ctx, ep.ID, s.opts.Instance, st)
+		if errors.Is(err, followed.ErrNotFound) {
+			return nil // deleted since it was claimed: nothing to send it to
+		}
+		if err != nil {
+			return fmt.Errorf("fix batch %s of %s: %w", st.Batch.Key, ep.ID, err)
 		}
 	} else {
 		p, err := s.store.Responses(ctx, Query{After: st.Batch.First - 1, Through: st.Batch.Last, Limit: MaxPage,
@@ -261,8 +281,9 @@ func (s *Service) step(ctx context.Context, ep Endpoint) error {
 	return nil
 }
 
+// save stores what a step came to and releases the endpoint's lease.
 func (s *Service) save(ctx context.Context, id string, st State, d *Delivery) error {
-	err := s.store.SaveState(ctx, id, st, d)
+	err := s.store.SaveState(ctx, id, s.opts.Instance, st, d)
 	if errors.Is(err, followed.ErrNotFound) {
 		return nil // deleted while this step ran
 	}

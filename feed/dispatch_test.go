@@ -55,6 +55,7 @@ type receiver struct {
 	attempts map[string]int
 	records  map[string]int // event id -> times stored
 	hold     chan struct{}  // when set, requests wait on it (after being seen) before answering
+	delay    time.Duration  // how long each request takes, to widen races between dispatchers
 }
 
 func newReceiver(t *testing.T, c *clock) *receiver {
@@ -94,10 +95,12 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			r.records[rec.ID]++
 		}
 	}
+	delay := r.delay
 	r.mu.Unlock()
 	if hold != nil {
 		<-hold
 	}
+	time.Sleep(delay)
 	w.WriteHeader(code)
 }
 

@@ -47,6 +47,12 @@ type Options struct {
 	Now          func() time.Time
 	Jitter       func(n int64) int64 // a number in [0, n); default math/rand/v2's Int64N
 	Log          *slog.Logger
+	// Instance names this process as the holder of endpoint leases; default random.
+	Instance string
+	// Lease is how long a step holds its endpoint against other instances; default 2×Timeout + 30s,
+	// and never under Timeout + 30s, so a step cut off by its deadline has saved before the lease ends.
+	// A step that ends without saving (the store failed, the process died) frees it only when it runs out.
+	Lease time.Duration
 }
 
 // Service answers the response feed, keeps webhook endpoints and delivers to them.
@@ -72,6 +78,13 @@ func NewService(store Store, opts Options) *Service {
 	if opts.Client == nil {
 		opts.Client = opts.Destinations.Client(opts.Timeout)
 	}
+	if opts.Instance == "" {
+		opts.Instance = "engage-" + followed.NewID(time.Now())
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 2*opts.Timeout + LeaseMargin
+	}
+	opts.Lease = max(opts.Lease, opts.Timeout+LeaseMargin)
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
 	}

@@ -2,8 +2,17 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrTaken means an endpoint cannot be claimed now: it is disabled, not due, or another instance
+// holds its lease; the step is simply not taken.
+var ErrTaken = errors.New("feed: endpoint not due or leased to another instance")
+
+// ErrLeaseLost means another instance took over an endpoint whose lease ran out, so this one must not
+// save what its step did.
+var ErrLeaseLost = errors.New("feed: endpoint lease lost")
 
 // Store is what feed needs from a backend. Every method is atomic.
 type Store interface {
@@ -24,9 +33,19 @@ type Store interface {
 	UpdateEndpoint(ctx context.Context, ep Endpoint, reset bool) error
 	// DeleteEndpoint removes an endpoint and its delivery log; followed.ErrNotFound when absent.
 	DeleteEndpoint(ctx context.Context, id string) error
-	// SaveState stores an endpoint's delivery state and, when given, a delivery log row, together;
-	// followed.ErrNotFound when the endpoint was deleted meanwhile (and then nothing is written).
-	SaveState(ctx context.Context, id string, st State, d *Delivery) error
+	// ClaimEndpoint leases the endpoint to instance until until, for one step, when it is enabled, due
+	// (NextAt <= now) and not leased to another instance past now, and returns it as stored, lease
+	// included; ErrTaken when it is not claimable, followed.ErrNotFound when absent. Two claimers never
+	// both get an endpoint while its lease runs, so instances sharing a store never form two batches.
+	ClaimEndpoint(ctx context.Context, id, instance string, now, until time.Time) (Endpoint, error)
+	// FixBatch stores an endpoint's delivery state with a newly formed batch while instance holds its
+	// lease, keeping the lease, so the batch is fixed before it is sent; ErrLeaseLost when instance no
+	// longer holds it and followed.ErrNotFound when it was deleted (nothing is written either way).
+	FixBatch(ctx context.Context, id, instance string, st State) error
+	// SaveState stores an endpoint's delivery state and, when given, a delivery log row, together,
+	// while instance holds its lease, and releases the lease; ErrLeaseLost when instance no longer
+	// holds it and followed.ErrNotFound when it was deleted meanwhile (nothing is written either way).
+	SaveState(ctx context.Context, id, instance string, st State, d *Delivery) error
 	// Deliveries lists an endpoint's delivery log, newest first, at most limit rows.
 	Deliveries(ctx context.Context, endpointID string, limit int) ([]Delivery, error)
 	// PruneDeliveries deletes delivery log rows older than before, at most limit, and says how many.
@@ -45,6 +64,8 @@ type Endpoint struct {
 	UpdatedBy  string
 	UpdatedAt  time.Time
 	State      State
+	LeaseOwner string    // the instance stepping it, "" when none
+	LeaseUntil time.Time // when that instance's claim runs out; zero when none
 }
 
 // Enabled reports whether the endpoint still receives deliveries.

@@ -117,7 +117,10 @@ func seedInboundAndFeed(t *testing.T, db *sqlite.DB) {
 	if err := db.CreateEndpoint(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveState(ctx, "ep1", feed.State{Cursor: 1, NextAt: t0.Add(time.Minute)}, &feed.Delivery{ID: "dl1", Key: "k1",
+	if _, err := db.ClaimEndpoint(ctx, "ep1", "seed", t0, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveState(ctx, "ep1", "seed", feed.State{Cursor: 1, NextAt: t0.Add(time.Minute)}, &feed.Delivery{ID: "dl1", Key: "k1",
 		Attempt: 1, At: t0, Outcome: feed.Delivered, StatusCode: 200, Records: 1, First: 1, Last: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -159,6 +159,8 @@ type endpointDoc struct {
 	FailingSince    *int64 `bson:"failing_since"`
 	DisabledAt      *int64 `bson:"disabled_at"`
 	DisabledReason  string `bson:"disabled_reason"`
+	LeaseOwner      string `bson:"lease_owner"` // missing on endpoints stored before leases: free
+	LeaseUntil      int64  `bson:"lease_until"`
 }
 
 func joinCategories(cs []feed.Category) string {
@@ -184,7 +186,10 @@ func (x endpointDoc) endpoint() feed.Endpoint {
 		Interval: time.Duration(x.IntervalMS) * time.Millisecond, CreatedBy: x.CreatedBy, CreatedAt: ms(x.CreatedAt),
 		UpdatedBy: x.UpdatedBy, UpdatedAt: ms(x.UpdatedAt),
 		State: feed.State{Cursor: x.Cursor, NextAt: ms(x.NextAt), FailingSince: fromMillis(x.FailingSince),
-			DisabledAt: fromMillis(x.DisabledAt), DisabledReason: x.DisabledReason}}
+			DisabledAt: fromMillis(x.DisabledAt), DisabledReason: x.DisabledReason}, LeaseOwner: x.LeaseOwner}
+	if x.LeaseUntil != 0 {
+		ep.LeaseUntil = ms(x.LeaseUntil)
+	}
 	if x.BatchKey != "" {
 		ep.State.Batch = &feed.Batch{Key: x.BatchKey, First: x.BatchFirst, Last: x.BatchLast, Through: x.BatchThrough,
 			Categories: splitCategories(x.BatchCategories), Attempts: x.BatchAttempts, FormedAt: fromMillis(x.BatchFormedAt)}
@@ -217,7 +222,42 @@ func endpointInsert(ep feed.Endpoint) bson.D {
 	doc := d{{Key: "id", Value: ep.ID}}
 	doc = append(doc, endpointConfig(ep)...)
 	doc = append(doc, e{Key: "created_by", Value: ep.CreatedBy}, e{Key: "created_at", Value: ep.CreatedAt.UnixMilli()})
-	return append(doc, stateFields(ep.State)...)
+	doc = append(doc, stateFields(ep.State)...)
+	return append(doc, e{Key: "lease_owner", Value: ep.LeaseOwner}, e{Key: "lease_until", Value: leaseMillis(ep.LeaseUntil)})
+}
+
+// leaseMillis is a lease's end as stored: 0 when there is none, as in the embedded store.
+func leaseMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// claimableEndpoint selects the endpoint when it is enabled, due at now, and its lease is free, run
+// out, or instance's already; a missing lease (an endpoint stored before leases) is free, as $in
+// with null matches a missing field.
+func claimableEndpoint(id, instance string, now time.Time) bson.D {
+	n := now.UnixMilli()
+	return d{{Key: "id", Value: id}, {Key: "disabled_at", Value: nil}, {Key: "next_at", Value: d{{Key: "$lte", Value: n}}},
+		{Key: "$or", Value: a{
+			d{{Key: "lease_owner", Value: d{{Key: "$in", Value: a{"", nil, instance}}}}},
+			d{{Key: "lease_until", Value: d{{Key: "$lte", Value: n}}}},
+		}}}
+}
+
+// heldEndpoint selects the endpoint while instance holds its lease.
+func heldEndpoint(id, instance string) bson.D {
+	return d{{Key: "id", Value: id}, {Key: "lease_owner", Value: instance}}
+}
+
+// leasedStateUpdate sets an endpoint's delivery state and, when release, frees its lease.
+func leasedStateUpdate(st feed.State, release bool) bson.D {
+	set := stateFields(st)
+	if release {
+		set = append(set, e{Key: "lease_owner", Value: ""}, e{Key: "lease_until", Value: int64(0)})
+	}
+	return d{{Key: "$set", Value: set}}
 }
 
 // endpointUpdate replaces an endpoint's configuration; reset also re-enables it with a clean failure record.
@@ -313,15 +353,55 @@ func (db *DB) DeleteEndpoint(ctx context.Context, id string) error {
 	})
 }
 
+// ClaimEndpoint implements feed.Store with one FindOneAndUpdate, whose filter (enabled, due, lease free
+// or run out) the server re-checks as it takes the lease: an endpoint goes to one claimer.
+func (db *DB) ClaimEndpoint(ctx context.Context, id, instance string, now, until time.Time) (feed.Endpoint, error) {
+	var x endpointDoc
+	err := db.c("feed_endpoints").FindOneAndUpdate(ctx, claimableEndpoint(id, instance, now), claimUpdate(instance, until),
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&x)
+	if errors.Is(err, mdb.ErrNoDocuments) {
+		n, cerr := db.c("feed_endpoints").CountDocuments(ctx, byID(id))
+		switch {
+		case cerr != nil:
+			return feed.Endpoint{}, fail("claim endpoint "+id, cerr)
+		case n == 0:
+			return feed.Endpoint{}, fmt.Errorf("mongo: claim endpoint %s: %w", id, followed.ErrNotFound)
+		}
+		return feed.Endpoint{}, fmt.Errorf("mongo: claim endpoint %s: %w", id, feed.ErrTaken)
+	}
+	if err != nil {
+		return feed.Endpoint{}, fail("claim endpoint "+id, err)
+	}
+	return x.endpoint(), nil
+}
+
+// FixBatch implements feed.Store.
+func (db *DB) FixBatch(ctx context.Context, id, instance string, st feed.State) error {
+	return db.saveLeased(ctx, "fix batch of "+id, id, instance, st, nil, false)
+}
+
 // SaveState implements feed.Store in one transaction with the delivery log row.
-func (db *DB) SaveState(ctx context.Context, id string, st feed.State, dl *feed.Delivery) error {
-	return db.tx(ctx, "save endpoint state "+id, func(ctx context.Context) error {
-		res, err := db.c("feed_endpoints").UpdateOne(ctx, byID(id), d{{Key: "$set", Value: stateFields(st)}})
+func (db *DB) SaveState(ctx context.Context, id, instance string, st feed.State, dl *feed.Delivery) error {
+	return db.saveLeased(ctx, "save endpoint state "+id, id, instance, st, dl, true)
+}
+
+// saveLeased writes an endpoint's state and a log row in one transaction while instance holds its
+// lease, releasing it when asked; when the lease is not instance's the transaction writes nothing.
+func (db *DB) saveLeased(ctx context.Context, what, id, instance string, st feed.State, dl *feed.Delivery, release bool) error {
+	return db.tx(ctx, what, func(ctx context.Context) error {
+		res, err := db.c("feed_endpoints").UpdateOne(ctx, heldEndpoint(id, instance), leasedStateUpdate(st, release))
 		if err != nil {
 			return err
 		}
 		if res.MatchedCount == 0 {
-			return followed.ErrNotFound
+			n, err := db.c("feed_endpoints").CountDocuments(ctx, byID(id))
+			switch {
+			case err != nil:
+				return err
+			case n == 0:
+				return followed.ErrNotFound
+			}
+			return feed.ErrLeaseLost
 		}
 		if dl == nil {
 			return nil

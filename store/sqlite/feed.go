@@ -86,7 +86,7 @@ func (db *DB) NewestSeq(ctx context.Context) (int64, error) {
 
 const endpointColumns = `id, url, secret, categories, interval_ms, created_by, created_at, updated_by, updated_at, cursor,
 	batch_key, batch_first, batch_last, batch_through, batch_categories, batch_attempts, batch_formed_at,
-	next_at, failing_since, disabled_at, disabled_reason`
+	next_at, failing_since, disabled_at, disabled_reason, lease_owner, lease_until`
 
 func joinCategories(cs []feed.Category) string {
 	s := make([]string, len(cs))
@@ -109,18 +109,21 @@ func splitCategories(s string) []feed.Category {
 func scanEndpoint(row interface{ Scan(...any) error }) (feed.Endpoint, error) {
 	var ep feed.Endpoint
 	var cats, bkey, bcats string
-	var interval, created, updated, nextAt int64
+	var interval, created, updated, nextAt, leaseUntil int64
 	var bfirst, blast, bthrough int64
 	var attempts int
 	var formed, failing, disabled sql.NullInt64
 	if err := row.Scan(&ep.ID, &ep.URL, &ep.Secret, &cats, &interval, &ep.CreatedBy, &created, &ep.UpdatedBy, &updated,
 		&ep.State.Cursor, &bkey, &bfirst, &blast, &bthrough, &bcats, &attempts, &formed, &nextAt, &failing, &disabled,
-		&ep.State.DisabledReason); err != nil {
+		&ep.State.DisabledReason, &ep.LeaseOwner, &leaseUntil); err != nil {
 		return feed.Endpoint{}, err
 	}
 	ep.Categories, ep.Interval = splitCategories(cats), time.Duration(interval)*time.Millisecond
 	ep.CreatedAt, ep.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 	ep.State.NextAt, ep.State.FailingSince, ep.State.DisabledAt = time.UnixMilli(nextAt).UTC(), fromMillis(failing), fromMillis(disabled)
+	if leaseUntil != 0 {
+		ep.LeaseUntil = time.UnixMilli(leaseUntil).UTC()
+	}
 	if bkey != "" {
 		ep.State.Batch = &feed.Batch{Key: bkey, First: bfirst, Last: blast, Through: bthrough, Categories: splitCategories(bcats),
 			Attempts: attempts, FormedAt: fromMillis(formed)}
@@ -142,6 +145,7 @@ func stateArgs(st feed.State) []any {
 func (db *DB) CreateEndpoint(ctx context.Context, ep feed.Endpoint) error {
 	args := append([]any{ep.ID, ep.URL, ep.Secret, joinCategories(ep.Categories), ep.Interval.Milliseconds(), ep.CreatedBy,
 		ep.CreatedAt.UnixMilli(), ep.UpdatedBy, ep.UpdatedAt.UnixMilli()}, stateArgs(ep.State)...)
+	args = append(args, ep.LeaseOwner, leaseMillis(ep.LeaseUntil))
 	if _, err := db.write.ExecContext(ctx, "INSERT INTO feed_endpoints ("+endpointColumns+") VALUES ("+
 		strings.TrimSuffix(strings.Repeat("?,", len(args)), ",")+")", args...); err != nil {
 		return fmt.Errorf("sqlite: create endpoint %s: %w", ep.ID, err)
@@ -211,23 +215,81 @@ func (db *DB) changeEndpoint(ctx context.Context, what, id, q string, args ...an
 	return nil
 }
 
+// leaseMillis is a lease's end as stored: 0 when there is none.
+func leaseMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// ClaimEndpoint implements feed.Store: one statement on the single writer, so an endpoint goes to one
+// claimer; when it takes nothing, a second look says whether the endpoint is there at all.
+func (db *DB) ClaimEndpoint(ctx context.Context, id, instance string, now, until time.Time) (feed.Endpoint, error) {
+	ep, err := scanEndpoint(db.write.QueryRowContext(ctx, `UPDATE feed_endpoints SET lease_owner = ?1, lease_until = ?2
+		WHERE id = ?3 AND disabled_at IS NULL AND next_at <= ?4 AND (lease_owner IN ('', ?1) OR lease_until <= ?4)
+		RETURNING `+endpointColumns, instance, until.UnixMilli(), id, now.UnixMilli()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return feed.Endpoint{}, fmt.Errorf("sqlite: claim endpoint %s: %w", id, db.absentOr(ctx, id, feed.ErrTaken))
+	}
+	if err != nil {
+		return feed.Endpoint{}, fmt.Errorf("sqlite: claim endpoint %s: %w", id, err)
+	}
+	return ep, nil
+}
+
+// absentOr says why a guarded write to an endpoint matched nothing: followed.ErrNotFound when it is
+// gone, else why (taken, or a lease lost).
+func (db *DB) absentOr(ctx context.Context, id string, why error) error {
+	var n int
+	if err := db.write.QueryRowContext(ctx, "SELECT count(*) FROM feed_endpoints WHERE id = ?", id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return followed.ErrNotFound
+	}
+	return why
+}
+
+// FixBatch implements feed.Store.
+func (db *DB) FixBatch(ctx context.Context, id, instance string, st feed.State) error {
+	return db.saveLeased(ctx, "fix batch of", id, instance, st, nil, false)
+}
+
 // SaveState implements feed.Store.
-func (db *DB) SaveState(ctx context.Context, id string, st feed.State, d *feed.Delivery) error {
+func (db *DB) SaveState(ctx context.Context, id, instance string, st feed.State, d *feed.Delivery) error {
+	return db.saveLeased(ctx, "save endpoint state", id, instance, st, d, true)
+}
+
+// saveLeased writes an endpoint's state (and a log row) in one transaction while instance holds its
+// lease, releasing the lease when asked; nothing is written when it does not hold it.
+func (db *DB) saveLeased(ctx context.Context, what, id, instance string, st feed.State, d *feed.Delivery, release bool) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: save endpoint state %s: %w", id, err)
+		return fmt.Errorf("sqlite: %s %s: %w", what, id, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE feed_endpoints SET cursor = ?, batch_key = ?, batch_first = ?, batch_last = ?,
+	q := `UPDATE feed_endpoints SET cursor = ?, batch_key = ?, batch_first = ?, batch_last = ?,
 		batch_through = ?, batch_categories = ?, batch_attempts = ?, batch_formed_at = ?, next_at = ?, failing_since = ?,
-		disabled_at = ?, disabled_reason = ? WHERE id = ?`, append(stateArgs(st), id)...)
+		disabled_at = ?, disabled_reason = ?`
+	if release {
+		q += `, lease_owner = '', lease_until = 0`
+	}
+	res, err := tx.ExecContext(ctx, q+` WHERE id = ? AND lease_owner = ?`, append(stateArgs(st), id, instance)...)
 	if err != nil {
-		return fmt.Errorf("sqlite: save endpoint state %s: %w", id, err)
+		return fmt.Errorf("sqlite: %s %s: %w", what, id, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: save endpoint state %s: %w", id, err)
+		return fmt.Errorf("sqlite: %s %s: %w", what, id, err)
 	} else if n == 0 {
-		return fmt.Errorf("sqlite: save endpoint state %s: %w", id, followed.ErrNotFound)
+		var exists int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM feed_endpoints WHERE id = ?", id).Scan(&exists); err != nil {
+			return fmt.Errorf("sqlite: %s %s: %w", what, id, err)
+		}
+		if exists == 0 {
+			return fmt.Errorf("sqlite: %s %s: %w", what, id, followed.ErrNotFound)
+		}
+		return fmt.Errorf("sqlite: %s %s: %w", what, id, feed.ErrLeaseLost)
 	}
 	if d != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO feed_deliveries (id, endpoint_id, key, attempt, at, outcome, status_code,
@@ -238,7 +300,7 @@ func (db *DB) SaveState(ctx context.Context, id string, st feed.State, d *feed.D
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: save endpoint state %s: commit: %w", id, err)
+		return fmt.Errorf("sqlite: %s %s: commit: %w", what, id, err)
 	}
 	return nil
 }
