@@ -49,6 +49,7 @@ type RecorderStats struct {
 	SpoolPending int    // spooled events not yet replayed
 	SpoolBytes   int64
 	Degraded     bool // the store is failing or slow, so hits go to the spool
+	Queued       int  // hits waiting for the next commit: near the queue's size, the spool takes over
 }
 
 // Recorder stores tracking events by group commit: each hit waits until the batch holding it is
@@ -166,7 +167,7 @@ func (r *Recorder) spoolNow(ctx context.Context, ev Event, noSpool error) error 
 // Stats returns the counts so far and how much waits in the spool.
 func (r *Recorder) Stats() RecorderStats {
 	s := RecorderStats{Recorded: r.recorded.Load(), Spooled: r.spooled.Load(), Replayed: r.replays.Load(),
-		Failed: r.failed.Load(), Commits: r.commits.Load(), Degraded: r.degraded.Load()}
+		Failed: r.failed.Load(), Commits: r.commits.Load(), Degraded: r.degraded.Load(), Queued: len(r.queue)}
 	if r.opts.Spool != nil {
 		s.SpoolPending, s.SpoolBytes = r.opts.Spool.Pending()
 	}

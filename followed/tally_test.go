@@ -13,7 +13,9 @@ func TestTallyOf(t *testing.T) {
 	ev := func(id, msg string, kind followed.EventKind, rcpt, link int, sec int, machine bool) followed.Event {
 		return followed.Event{ID: id, MessageID: msg, Kind: kind, Recipient: rcpt, Link: link, At: t0.Add(time.Duration(sec) * time.Second), Machine: machine}
 	}
-	open := func(id, msg string, rcpt, sec int) followed.Event { return ev(id, msg, followed.Opened, rcpt, -1, sec, false) }
+	open := func(id, msg string, rcpt, sec int) followed.Event {
+		return ev(id, msg, followed.Opened, rcpt, -1, sec, false)
+	}
 	click := func(id, msg string, rcpt, link, sec int) followed.Event {
 		return ev(id, msg, followed.LinkClicked, rcpt, link, sec, false)
 	}
@@ -40,8 +42,8 @@ func TestTallyOf(t *testing.T) {
 		wantTally: followed.Tally{Messages: []followed.MessageDelta{{MessageID: "m", Opens: 1,
 			FirstOpen: at(1), LastOpen: at(1)}}},
 	}, {
-		name:  "machines claim nothing and count apart",
-		fresh: []followed.Event{ev("a", "m", followed.Opened, 0, -1, 1, true), ev("b", "m", followed.LinkClicked, 0, 0, 2, true)},
+		name:      "machines claim nothing and count apart",
+		fresh:     []followed.Event{ev("a", "m", followed.Opened, 0, -1, 1, true), ev("b", "m", followed.LinkClicked, 0, 0, 2, true)},
 		wantTally: followed.Tally{Messages: []followed.MessageDelta{{MessageID: "m", MachineOpens: 1, MachineClicks: 1}}},
 	}, {
 		name:  "clicks count per message and per link, uniquely per recipient",

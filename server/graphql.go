@@ -30,7 +30,9 @@ func (s *Server) graphql() http.Handler {
 	// connections: graphql-transport-ws pings, graphql-ws "ka" plus a control ping; a silent peer is dropped.
 	// graphql-transport-ws is served by Engage's own lean transport (see transportWS); legacy graphql-ws
 	// by gqlgen's, which must come after it.
-	upgrader := newGorillaWebsocket(s.opts.AllowedOrigins, newKeepAlive(s.base, s.opts.KeepAlive))
+	ka := newKeepAlive(s.base, s.opts.KeepAlive)
+	ka.open = s.metrics.websocketGauge()
+	upgrader := newGorillaWebsocket(s.opts.AllowedOrigins, ka)
 	srv.AddTransport(transportWS{upgrader: upgrader, base: s.base, initTimeout: s.opts.KeepAlive, init: s.authenticateInit})
 	srv.AddTransport(transport.Websocket{
 		Implementation: closableWebsocket{upgrader},

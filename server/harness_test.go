@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/engage-email/engage/alerts"
 	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/consent"
@@ -33,6 +35,8 @@ type engage struct {
 	AttachmentsDir string
 	// Followed is the followed-messages service, for tests that switch its options (opt-out links).
 	Followed *followed.Service
+	// Metrics is the registry the server measures into, as /metrics would serve it.
+	Metrics *prometheus.Registry
 }
 
 // start runs an Engage; maxAttachment, when given, is its attachment size limit (default 1 MiB).
@@ -84,12 +88,13 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 	if err != nil {
 		t.Fatal(err)
 	}
+	metrics := prometheus.NewRegistry()
 	srv, err := server.New(server.Options{BodyLimit: 256 << 10, UploadLimit: files.limit + 64<<10, Introspection: true, ComplexityLimit: 200,
 		AllowedOrigins: []string{"https://outlook.office.com"}},
 		server.Deps{Log: log, Auth: auth.NewLocal([]string{"admin@contoso.com"}).WithIntegrations([]string{integrationUser}), Ready: db.Ping,
 			Resolver: &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog,
 				Delivery: sends, LocalOutbox: outbox, Attachments: files.svc, Feed: feeds.svc}, Keys: keys, Files: files.handler, Devices: devices, Recorder: rec,
-			IPStorage: consents.IPStorage, Inbound: replies, OptOuts: feeds.optOuts})
+			IPStorage: consents.IPStorage, Inbound: replies, OptOuts: feeds.optOuts, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +109,7 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 		<-repliesDone
 		<-feeds.done
 	})
-	return &engage{URL: ts.URL, DB: db, Alerts: alertSvc, AttachmentsDir: files.dir, Followed: svc}
+	return &engage{URL: ts.URL, DB: db, Alerts: alertSvc, AttachmentsDir: files.dir, Followed: svc, Metrics: metrics}
 }
 
 type gqlResponse struct {

@@ -27,6 +27,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if r.ContentLength > limit {
 			tooLarge(w, r, limit)
 			s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", http.StatusRequestEntityTooLarge)
+			s.metrics.observe(r, http.StatusRequestEntityTooLarge, start)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -45,6 +46,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 					"duration_ms", float64(time.Since(start).Microseconds())/1000)
 			}
+			s.metrics.observe(r, rec.status, start) // r.Pattern is the route the mux chose
 		}()
 		next.ServeHTTP(rec, r)
 	})

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/followed"
@@ -59,6 +61,9 @@ type Deps struct {
 	Inbound *inbound.Processor
 	// OptOuts carries out recipients' opt-out links under /t/u/; nil serves none.
 	OptOuts *feed.OptOuts
+	// Metrics takes the HTTP, tracking and websocket metrics, for /metrics on a listener of its own;
+	// nil measures nothing.
+	Metrics prometheus.Registerer
 }
 
 // Server is Engage's HTTP server.
@@ -67,6 +72,7 @@ type Server struct {
 	deps    Deps
 	handler http.Handler
 	proxies []net.IPNet
+	metrics *metrics // nil when not measured
 	// base is cancelled on shutdown so that hijacked websocket connections, which http.Server.Shutdown
 	// does not track, close their subscriptions too.
 	base   context.Context
@@ -94,6 +100,11 @@ func New(opts Options, deps Deps) (*Server, error) {
 	s := &Server{opts: opts, deps: deps, proxies: proxies}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
+	if deps.Metrics != nil {
+		if s.metrics, err = newMetrics(deps.Metrics, deps.Recorder, mux); err != nil {
+			return nil, err
+		}
+	}
 	gql := uploadGuard(s.graphql())
 	mux.Handle("/graphql", s.authenticate(gql))
 	mux.HandleFunc("GET /{$}", s.playground)

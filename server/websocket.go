@@ -14,6 +14,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Buffer sizes of an accepted websocket. The read buffer is held for the connection's whole life, so
@@ -182,7 +183,8 @@ type keepAlive struct {
 	mu       sync.Mutex
 	conns    map[*gorillaConn]struct{}
 	running  bool
-	emptied  chan struct{} // signalled when the last connection is removed
+	emptied  chan struct{}    // signalled when the last connection is removed
+	open     prometheus.Gauge // counts the connections in conns, for /metrics; nil when not measured
 }
 
 func newKeepAlive(ctx context.Context, interval time.Duration) *keepAlive {
@@ -192,6 +194,9 @@ func newKeepAlive(ctx context.Context, interval time.Duration) *keepAlive {
 func (k *keepAlive) add(c *gorillaConn) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if _, ok := k.conns[c]; !ok && k.open != nil {
+		k.open.Inc()
+	}
 	k.conns[c] = struct{}{}
 	if !k.running && k.ctx.Err() == nil {
 		k.running = true
@@ -202,6 +207,9 @@ func (k *keepAlive) add(c *gorillaConn) {
 func (k *keepAlive) remove(c *gorillaConn) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if _, ok := k.conns[c]; ok && k.open != nil {
+		k.open.Dec()
+	}
 	delete(k.conns, c)
 	if len(k.conns) == 0 && k.running {
 		select {

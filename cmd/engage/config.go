@@ -37,6 +37,7 @@ type config struct {
 	MachineRules         string        // machine-label rules file, reread when it changes; "" = built-in defaults
 	LogLevel             string
 	PprofAddr            string // loopback host:port for runtime profiles; "" serves none
+	MetricsAddr          string // host:port serving /metrics for Prometheus; "" serves none
 	// Microsoft 365: with a tenant id Engage runs in tenant mode (Entra ID sign-in, mail through Graph).
 	TenantID, ClientID, ClientSecret string
 	ClientCertificate                string // PEM file: certificate and private key, instead of the secret
@@ -132,6 +133,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	str("ENGAGE_LOG_LEVEL", &c.LogLevel)
 	str("ENGAGE_PPROF_ADDR", &c.PprofAddr)
+	str("ENGAGE_METRICS_ADDR", &c.MetricsAddr)
 	str("ENGAGE_MACHINE_RULES", &c.MachineRules)
 	str("ENGAGE_TENANT_ID", &c.TenantID)
 	str("ENGAGE_CLIENT_ID", &c.ClientID)
@@ -182,6 +184,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if host, _, err := net.SplitHostPort(c.PprofAddr); c.PprofAddr != "" && (err != nil || !loopback(host)) {
 		errs = append(errs, fmt.Errorf("ENGAGE_PPROF_ADDR=%q: want a loopback host:port such as 127.0.0.1:6060", c.PprofAddr))
+	}
+	if err := c.checkMetricsAddr(); err != nil {
+		errs = append(errs, err)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -35,6 +35,34 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad log level", env: map[string]string{"ENGAGE_LOG_LEVEL": "loud"}, wantErr: "ENGAGE_LOG_LEVEL"},
 		{name: "pprof on loopback", env: map[string]string{"ENGAGE_PPROF_ADDR": "127.0.0.1:6060"}},
 		{name: "pprof off loopback refused", env: map[string]string{"ENGAGE_PPROF_ADDR": "0.0.0.0:6060"}, wantErr: "ENGAGE_PPROF_ADDR"},
+		{name: "metrics off by default", check: func(t *testing.T, c config) {
+			if c.MetricsAddr != "" {
+				t.Fatalf("MetricsAddr = %q, want none", c.MetricsAddr)
+			}
+		}},
+		{name: "metrics on every interface", env: map[string]string{"ENGAGE_METRICS_ADDR": "0.0.0.0:9090"}, check: func(t *testing.T, c config) {
+			if c.MetricsAddr != "0.0.0.0:9090" {
+				t.Fatalf("MetricsAddr = %q", c.MetricsAddr)
+			}
+		}},
+		{name: "metrics on an empty host", env: map[string]string{"ENGAGE_METRICS_ADDR": ":9090"}},
+		{name: "metrics on loopback", env: map[string]string{"ENGAGE_METRICS_ADDR": "127.0.0.1:9090"}},
+		{name: "metrics on a host name", env: map[string]string{"ENGAGE_METRICS_ADDR": "metrics.internal:9090"}},
+		{name: "metrics on IPv6", env: map[string]string{"ENGAGE_METRICS_ADDR": "[::1]:9090"}},
+		{name: "metrics beside the public port on another address",
+			env: map[string]string{"ENGAGE_ADDR": "127.0.0.1:8080", "ENGAGE_METRICS_ADDR": "10.0.0.5:8080"}},
+		{name: "metrics without a port", env: map[string]string{"ENGAGE_METRICS_ADDR": "9090"}, wantErr: "ENGAGE_METRICS_ADDR"},
+		{name: "metrics port zero", env: map[string]string{"ENGAGE_METRICS_ADDR": "127.0.0.1:0"}, wantErr: "port number"},
+		{name: "metrics port out of range", env: map[string]string{"ENGAGE_METRICS_ADDR": "127.0.0.1:70000"}, wantErr: "port number"},
+		{name: "metrics named port", env: map[string]string{"ENGAGE_METRICS_ADDR": "127.0.0.1:http"}, wantErr: "port number"},
+		{name: "metrics as a URL", env: map[string]string{"ENGAGE_METRICS_ADDR": "http://0.0.0.0:9090"}, wantErr: "ENGAGE_METRICS_ADDR"},
+		{name: "metrics host with a space", env: map[string]string{"ENGAGE_METRICS_ADDR": "metrics host:9090"}, wantErr: "IP address or a host name"},
+		{name: "metrics on the public port", env: map[string]string{"ENGAGE_METRICS_ADDR": "127.0.0.1:8080"}, wantErr: "same port as ENGAGE_ADDR"},
+		{name: "metrics on all interfaces of the public port", env: map[string]string{"ENGAGE_METRICS_ADDR": ":8080"}, wantErr: "same port as ENGAGE_ADDR"},
+		{name: "metrics on the public port by name", env: map[string]string{"ENGAGE_ADDR": "localhost:8080", "ENGAGE_METRICS_ADDR": "127.0.0.1:8080"},
+			wantErr: "same port as ENGAGE_ADDR"},
+		{name: "metrics on the pprof port", env: map[string]string{"ENGAGE_PPROF_ADDR": "127.0.0.1:6060", "ENGAGE_METRICS_ADDR": "0.0.0.0:6060"},
+			wantErr: "same port as ENGAGE_PPROF_ADDR"},
 		{name: "bad synchronous", env: map[string]string{"ENGAGE_SQLITE_SYNCHRONOUS": "OFF"}, wantErr: "ENGAGE_SQLITE_SYNCHRONOUS"},
 		{name: "tenant mode", env: tenantEnv(nil), check: func(t *testing.T, c config) {
 			if c.TenantID != "t" || c.ClientID != "c" || c.ClientSecret != "s" || c.APIAudience != "api://c" ||

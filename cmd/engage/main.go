@@ -43,6 +43,14 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
 	log := slog.New(server.LogHandler{Handler: slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})})
+	// Prometheus metrics (ENGAGE_METRICS_ADDR) on a listener of their own, taken first: a busy port stops start-up.
+	var metrics *metricsEndpoint // nil serves none, and its methods do nothing
+	if cfg.MetricsAddr != "" {
+		if metrics, err = listenMetrics(cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
+	defer metrics.close()
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -156,6 +164,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		IPStorage: consents.IPStorage,
 		Inbound:   replies,
 		OptOuts:   optOuts,
+		Metrics:   metrics.registerer(),
 	})
 	if err != nil {
 		return err
@@ -165,6 +174,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 			return err
 		}
 	}
+	metrics.serve(log)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
