@@ -98,29 +98,35 @@ func TestBuildersGolden(t *testing.T) {
 		{"feed-deliveries-prune", deliveriesBefore(at)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := extJSON(tc.doc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s changed (run with -update if intended):\n got %s\nwant %s", tc.name, got, want)
-			}
+			golden(t, tc.name, tc.doc)
 		})
 	}
 }
 
 // extJSON renders a document, or a pipeline wrapped as {"pipeline": [...]}, as indented canonical
 // Extended JSON, which keeps BSON types (int64 versus int32) visible.
+// golden compares doc, as canonical Extended JSON, with testdata/<name>.json, rewriting it under -update.
+func golden(t *testing.T, name string, doc any) {
+	t.Helper()
+	got, err := extJSON(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", name+".json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s changed (run with -update if intended):\n got %s\nwant %s", name, got, want)
+	}
+}
+
 func extJSON(doc any) ([]byte, error) {
 	if p, ok := doc.(bson.A); ok {
 		doc = bson.D{{Key: "pipeline", Value: p}}

@@ -1,9 +1,6 @@
 package mongo
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,23 +23,7 @@ func TestColleaguesPipelineGolden(t *testing.T) {
 		{"colleagues-later-page", later, []string{"contoso.com", "contoso.fr"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := extJSON(colleaguesPipeline(tc.q, tc.domains))
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s changed (run with -update if intended):\n got %s\nwant %s", tc.name, got, want)
-			}
+			golden(t, tc.name, colleaguesPipeline(tc.q, tc.domains))
 		})
 	}
 }

@@ -1,9 +1,6 @@
 package mongo
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -32,23 +29,7 @@ func TestFeedLeaseGolden(t *testing.T) {
 			LeaseOwner: "instance-b", LeaseUntil: at.Add(time.Minute)})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := extJSON(tc.doc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.name+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s changed (run with -update if intended):\n got %s\nwant %s", tc.name, got, want)
-			}
+			golden(t, tc.name, tc.doc)
 		})
 	}
 }
