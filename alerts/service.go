@@ -34,8 +34,12 @@ type Options struct {
 	EngagementInterval time.Duration // how often new clicks, attachment opens and replies are read; default 1s
 	RecoveryInterval   time.Duration // how often first opens whose alert was lost are looked for; default 1m
 	RecoveryWindow     time.Duration // how far back that sweep looks, at start and on each tick; default 24h
-	Log                *slog.Logger
-	Now                func() time.Time
+	// WithdrawInterval is how often first-open alerts whose open was relabelled a machine's are looked
+	// for; default 30s. Relabels come within minutes (the prefetch sweep, a honeypot click).
+	WithdrawInterval time.Duration
+	WithdrawWindow   time.Duration // how far back that sweep looks; default 2h
+	Log              *slog.Logger
+	Now              func() time.Time
 }
 
 // Service stores alerts, fires reminders and streams both to subscribers; one per process, all
@@ -79,6 +83,12 @@ func New(store Store, messages Messages, opts Options) *Service {
 	if opts.RecoveryWindow <= 0 {
 		opts.RecoveryWindow = 24 * time.Hour
 	}
+	if opts.WithdrawInterval <= 0 {
+		opts.WithdrawInterval = 30 * time.Second
+	}
+	if opts.WithdrawWindow <= 0 {
+		opts.WithdrawWindow = 2 * time.Hour
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -96,7 +106,7 @@ func (s *Service) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alerts: start: %w", err)
 	}
-	loops := []func(context.Context){s.schedule, s.watchEngagements, s.recoverFirstOpens}
+	loops := []func(context.Context){s.schedule, s.watchEngagements, s.recoverFirstOpens, s.withdrawRelabelled}
 	if w, ok := s.store.(Waker); ok {
 		fallback := make(chan struct{})
 		loops = append(loops,

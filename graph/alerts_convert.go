@@ -27,7 +27,7 @@ func socketCloser(ctx context.Context) func(code int, reason string) {
 func alertModel(a alerts.Alert) *model.Alert {
 	out := &model.Alert{ID: a.ID, Kind: model.AlertKind(a.Kind), At: a.At, Message: &model.AlertMessage{ID: a.MessageID,
 		Subject: a.Subject}, Recipient: ptrIf(a.Recipient), URL: ptrIf(a.URL), ReminderID: ptrIf(a.Reminder),
-		Read: !a.ReadAt.IsZero(), Cursor: a.Cursor()}
+		Withdraws: ptrIf(a.Withdraws), MachineReason: ptrIf(a.Machine), Read: !a.ReadAt.IsZero(), Cursor: a.Cursor()}
 	if a.Device != (alerts.Alert{}).Device {
 		out.Device = &model.Device{Type: model.DeviceType(a.Device.Type), Os: a.Device.OS, Client: a.Device.Client}
 		if out.Device.Type == "" {

@@ -15,20 +15,22 @@ import (
 	"github.com/engage-email/engage/followed"
 )
 
-const alertFields = `id kind at message { id subject } recipient device { type client } url reminderId reminderKind read cursor`
+const alertFields = `id kind at message { id subject } recipient device { type client } url reminderId reminderKind withdraws machineReason read cursor`
 
 type alertOut struct {
-	ID           string
-	Kind         string
-	At           time.Time
-	Message      struct{ ID, Subject string }
-	Recipient    *string
-	Device       *struct{ Type, Client string }
-	URL          *string
-	ReminderID   *string
-	ReminderKind *string
-	Read         bool
-	Cursor       string
+	ID            string
+	Kind          string
+	At            time.Time
+	Message       struct{ ID, Subject string }
+	Recipient     *string
+	Device        *struct{ Type, Client string }
+	URL           *string
+	ReminderID    *string
+	ReminderKind  *string
+	Withdraws     *string
+	MachineReason *string
+	Read          bool
+	Cursor        string
 }
 
 // followFor follows an individually sent message for owner and returns its id and one pixel per recipient.

@@ -47,7 +47,7 @@ func startLabelled(t *testing.T, rules *machines.Rules) *labelledEngage {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	alertSvc := alerts.New(db, db, alerts.Options{Log: log, TailInterval: 50 * time.Millisecond})
+	alertSvc := alerts.New(db, db, alerts.Options{Log: log, TailInterval: 50 * time.Millisecond, WithdrawInterval: 50 * time.Millisecond})
 	if err := alertSvc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -40,17 +40,19 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	Alert struct {
-		At           func(childComplexity int) int
-		Cursor       func(childComplexity int) int
-		Device       func(childComplexity int) int
-		ID           func(childComplexity int) int
-		Kind         func(childComplexity int) int
-		Message      func(childComplexity int) int
-		Read         func(childComplexity int) int
-		Recipient    func(childComplexity int) int
-		ReminderID   func(childComplexity int) int
-		ReminderKind func(childComplexity int) int
-		URL          func(childComplexity int) int
+		At            func(childComplexity int) int
+		Cursor        func(childComplexity int) int
+		Device        func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		MachineReason func(childComplexity int) int
+		Message       func(childComplexity int) int
+		Read          func(childComplexity int) int
+		Recipient     func(childComplexity int) int
+		ReminderID    func(childComplexity int) int
+		ReminderKind  func(childComplexity int) int
+		URL           func(childComplexity int) int
+		Withdraws     func(childComplexity int) int
 	}
 
 	AlertConnection struct {
@@ -575,6 +577,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.Kind(childComplexity), true
+	case "Alert.machineReason":
+		if e.ComplexityRoot.Alert.MachineReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.MachineReason(childComplexity), true
 	case "Alert.message":
 		if e.ComplexityRoot.Alert.Message == nil {
 			break
@@ -611,6 +619,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Alert.URL(childComplexity), true
+	case "Alert.withdraws":
+		if e.ComplexityRoot.Alert.Withdraws == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Alert.Withdraws(childComplexity), true
 
 	case "AlertConnection.edges":
 		if e.ComplexityRoot.AlertConnection.Edges == nil {
@@ -2647,6 +2661,12 @@ enum AlertKind {
   LINK_CLICKED
   "A recipient opened an attachment (off unless chosen in alertPreferences)."
   ATTACHMENT_OPENED
+  """
+  A FIRST_OPEN alert taken back: later evidence showed its open was a machine's (Apple's prefetch, a
+  security scanner), so nobody has read the message yet. ` + "`" + `withdraws` + "`" + ` names the alert, ` + "`" + `machineReason` + "`" + `
+  says what the machine was; the recipient's first open by a person is alerted when it comes.
+  """
+  OPEN_WITHDRAWN
 }
 
 "When a reminder fires: unless a reply arrived, unless the message was opened, or in any case."
@@ -2684,6 +2704,10 @@ type Alert {
   "The reminder that fired, for REMINDER."
   reminderId: ID
   reminderKind: ReminderKind
+  "For OPEN_WITHDRAWN: the id of the FIRST_OPEN alert taken back."
+  withdraws: ID
+  "For OPEN_WITHDRAWN: what the open proved to be (PREFETCH, APPLE_PRIVACY_PROXY, SECURITY_SCANNER)."
+  machineReason: String
   read: Boolean!
   "Pass as ` + "`" + `since` + "`" + ` to resume the subscription, or ` + "`" + `after` + "`" + ` to page the listing."
   cursor: String!
@@ -3437,6 +3461,10 @@ func (ec *executionContext) childFields_Alert(ctx context.Context, field graphql
 		return ec.fieldContext_Alert_reminderId(ctx, field)
 	case "reminderKind":
 		return ec.fieldContext_Alert_reminderKind(ctx, field)
+	case "withdraws":
+		return ec.fieldContext_Alert_withdraws(ctx, field)
+	case "machineReason":
+		return ec.fieldContext_Alert_machineReason(ctx, field)
 	case "read":
 		return ec.fieldContext_Alert_read(ctx, field)
 	case "cursor":
@@ -5356,6 +5384,52 @@ func (ec *executionContext) _Alert_reminderKind(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Alert_reminderKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Alert", field, false, false, "ReminderKind")
+}
+
+func (ec *executionContext) _Alert_withdraws(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_withdraws(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Withdraws, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_withdraws(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Alert_machineReason(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Alert_machineReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MachineReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Alert_machineReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Alert", field, false, false, "String")
 }
 
 func (ec *executionContext) _Alert_read(ctx context.Context, field graphql.CollectedField, obj *model.Alert) (ret graphql.Marshaler) {
@@ -14528,6 +14602,16 @@ func (ec *executionContext) _Alert(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "reminderKind":
 			out.Values[i] = ec._Alert_reminderKind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "withdraws":
+			out.Values[i] = ec._Alert_withdraws(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "machineReason":
+			out.Values[i] = ec._Alert_machineReason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

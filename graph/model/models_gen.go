@@ -24,7 +24,11 @@ type Alert struct {
 	// The reminder that fired, for REMINDER.
 	ReminderID   *string       `json:"reminderId,omitempty"`
 	ReminderKind *ReminderKind `json:"reminderKind,omitempty"`
-	Read         bool          `json:"read"`
+	// For OPEN_WITHDRAWN: the id of the FIRST_OPEN alert taken back.
+	Withdraws *string `json:"withdraws,omitempty"`
+	// For OPEN_WITHDRAWN: what the open proved to be (PREFETCH, APPLE_PRIVACY_PROXY, SECURITY_SCANNER).
+	MachineReason *string `json:"machineReason,omitempty"`
+	Read          bool    `json:"read"`
 	// Pass as `since` to resume the subscription, or `after` to page the listing.
 	Cursor string `json:"cursor"`
 }
@@ -528,6 +532,10 @@ const (
 	AlertKindLinkClicked AlertKind = "LINK_CLICKED"
 	// A recipient opened an attachment (off unless chosen in alertPreferences).
 	AlertKindAttachmentOpened AlertKind = "ATTACHMENT_OPENED"
+	// A FIRST_OPEN alert taken back: later evidence showed its open was a machine's (Apple's prefetch, a
+	// security scanner), so nobody has read the message yet. `withdraws` names the alert, `machineReason`
+	// says what the machine was; the recipient's first open by a person is alerted when it comes.
+	AlertKindOpenWithdrawn AlertKind = "OPEN_WITHDRAWN"
 	// To admins: a webhook failed for 24 hours and was disabled (url names it).
 	AlertKindWebhookDisabled AlertKind = "WEBHOOK_DISABLED"
 )
@@ -538,12 +546,13 @@ var AllAlertKind = []AlertKind{
 	AlertKindReplyReceived,
 	AlertKindLinkClicked,
 	AlertKindAttachmentOpened,
+	AlertKindOpenWithdrawn,
 	AlertKindWebhookDisabled,
 }
 
 func (e AlertKind) IsValid() bool {
 	switch e {
-	case AlertKindFirstOpen, AlertKindReminder, AlertKindReplyReceived, AlertKindLinkClicked, AlertKindAttachmentOpened, AlertKindWebhookDisabled:
+	case AlertKindFirstOpen, AlertKindReminder, AlertKindReplyReceived, AlertKindLinkClicked, AlertKindAttachmentOpened, AlertKindOpenWithdrawn, AlertKindWebhookDisabled:
 		return true
 	}
 	return false

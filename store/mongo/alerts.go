@@ -33,12 +33,15 @@ type alertDoc struct {
 	ReminderID   string `bson:"reminder_id"`
 	Condition    string `bson:"condition"`
 	ReadAt       *int64 `bson:"read_at"`
+	Withdraws    string `bson:"withdraws,omitempty"`
+	Machine      string `bson:"machine,omitempty"`
 }
 
 func (x alertDoc) alert() alerts.Alert {
 	return alerts.Alert{Seq: x.Seq, ID: x.ID, Key: x.Key, Owner: x.Owner, Kind: alerts.Kind(x.Kind), At: ms(x.At), MessageID: x.MessageID,
 		Subject: x.Subject, Recipient: x.Recipient, Device: followed.Device{Type: followed.DeviceType(x.DeviceType), OS: x.DeviceOS,
-			Client: x.DeviceClient}, URL: x.URL, Reminder: x.ReminderID, Condition: alerts.Condition(x.Condition), ReadAt: fromMillis(x.ReadAt)}
+			Client: x.DeviceClient}, URL: x.URL, Reminder: x.ReminderID, Condition: alerts.Condition(x.Condition), ReadAt: fromMillis(x.ReadAt),
+		Withdraws: x.Withdraws, Machine: x.Machine}
 }
 
 func alertList(docs []alertDoc) []alerts.Alert {
@@ -120,7 +123,8 @@ func (db *DB) insertAlerts(ctx context.Context, as []alerts.Alert) ([]alerts.Ale
 		x.Seq = last - int64(len(fresh)) + 1 + int64(i)
 		docs[i] = alertDoc{Seq: x.Seq, ID: x.ID, Key: x.Key, Owner: x.Owner, Kind: string(x.Kind), At: x.At.UnixMilli(),
 			MessageID: x.MessageID, Subject: x.Subject, Recipient: x.Recipient, DeviceType: string(x.Device.Type),
-			DeviceOS: x.Device.OS, DeviceClient: x.Device.Client, URL: x.URL, ReminderID: x.Reminder, Condition: string(x.Condition)}
+			DeviceOS: x.Device.OS, DeviceClient: x.Device.Client, URL: x.URL, ReminderID: x.Reminder, Condition: string(x.Condition),
+			Withdraws: x.Withdraws, Machine: x.Machine}
 	}
 	if _, err := db.c("alerts").InsertMany(ctx, docs); err != nil {
 		return nil, fmt.Errorf("insert alerts: %w", err)

@@ -15,7 +15,7 @@ import (
 var _ alerts.Store = (*DB)(nil)
 
 const alertColumns = `seq, id, key, owner, kind, at, message_id, subject, recipient, device_type, device_os,
-	device_client, url, reminder_id, condition, read_at`
+	device_client, url, reminder_id, condition, read_at, withdraws, machine`
 
 func scanAlert(row interface{ Scan(...any) error }) (alerts.Alert, error) {
 	var a alerts.Alert
@@ -23,7 +23,7 @@ func scanAlert(row interface{ Scan(...any) error }) (alerts.Alert, error) {
 	var read sql.NullInt64
 	var kind, devType, cond string
 	err := row.Scan(&a.Seq, &a.ID, &a.Key, &a.Owner, &kind, &at, &a.MessageID, &a.Subject, &a.Recipient, &devType,
-		&a.Device.OS, &a.Device.Client, &a.URL, &a.Reminder, &cond, &read)
+		&a.Device.OS, &a.Device.Client, &a.URL, &a.Reminder, &cond, &read, &a.Withdraws, &a.Machine)
 	a.Kind, a.Device.Type, a.Condition = alerts.Kind(kind), followed.DeviceType(devType), alerts.Condition(cond)
 	a.At, a.ReadAt = time.UnixMilli(at).UTC(), fromMillis(read)
 	return a, err
@@ -84,8 +84,8 @@ func insertAlerts(ctx context.Context, tx *sql.Tx, as []alerts.Alert) ([]alerts.
 		return nil, nil
 	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, key, owner, kind, at, message_id, subject, recipient,
-		device_type, device_os, device_client, url, reminder_id, condition) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT DO NOTHING RETURNING seq`)
+		device_type, device_os, device_client, url, reminder_id, condition, withdraws, machine)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING seq`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: append alerts: %w", err)
 	}
@@ -93,7 +93,8 @@ func insertAlerts(ctx context.Context, tx *sql.Tx, as []alerts.Alert) ([]alerts.
 	var stored []alerts.Alert
 	for _, a := range as {
 		err := ins.QueryRowContext(ctx, a.ID, a.Key, a.Owner, string(a.Kind), a.At.UnixMilli(), a.MessageID, a.Subject,
-			a.Recipient, string(a.Device.Type), a.Device.OS, a.Device.Client, a.URL, a.Reminder, string(a.Condition)).Scan(&a.Seq)
+			a.Recipient, string(a.Device.Type), a.Device.OS, a.Device.Client, a.URL, a.Reminder, string(a.Condition),
+			a.Withdraws, a.Machine).Scan(&a.Seq)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // already stored
 		}

@@ -294,6 +294,7 @@ func runAlerts(t *testing.T, open func(t *testing.T) Stores) {
 	})
 
 	t.Run("unannounced first opens", func(t *testing.T) { runUnannouncedFirstOpens(t, open) })
+	t.Run("withdrawals", func(t *testing.T) { runWithdrawals(t, open) })
 }
 
 // firstOpenLine renders what the recovery sweep reports of a first open, in one comparable line.

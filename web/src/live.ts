@@ -15,10 +15,11 @@ export interface Alert {
   recipient: string | null;
   device: Device | null;
   url: string | null;
+  machineReason: string | null;
   cursor: string;
 }
 
-const alertFields = `id kind at message { id subject } recipient device { type os client } url cursor`;
+const alertFields = `id kind at message { id subject } recipient device { type os client } url machineReason cursor`;
 
 export type LiveState = "connecting" | "connected" | "reconnecting";
 

@@ -18,8 +18,23 @@ function text(a: Alert): string {
       return `${who} clicked ${a.url ?? "a link"} in “${subject}”.`;
     case "ATTACHMENT_OPENED":
       return `${who} opened an attachment of “${subject}”.`;
+    case "OPEN_WITHDRAWN":
+      return `Not opened after all: the open of “${subject}” by ${a.recipient ?? "a recipient"} was ${machine(a.machineReason)}, not a person.`;
     default:
       return `${a.kind}: “${subject}”.`;
+  }
+}
+
+function machine(reason: string | null): string {
+  switch (reason) {
+    case "PREFETCH":
+      return "a mail server fetching images ahead";
+    case "APPLE_PRIVACY_PROXY":
+      return "Apple's Mail Privacy Protection";
+    case "SECURITY_SCANNER":
+      return "a security scanner";
+    default:
+      return "a machine";
   }
 }
 

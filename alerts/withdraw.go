@@ -1,0 +1,76 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/engage-email/engage/followed"
+)
+
+// withdrawPage is how many relabelled first opens one store call returns.
+const withdrawPage = 200
+
+// withdrawRelabelled takes back, every WithdrawInterval, the first-open alerts whose open was later
+// found to be a machine's. The alert went out within a second of the open, before the evidence could
+// exist (a prefetch is known only when nothing follows it; a scanner, when it clicks the honeypot).
+func (s *Service) withdrawRelabelled(ctx context.Context) {
+	t := time.NewTicker(s.opts.WithdrawInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.WithdrawRelabelled(ctx, s.opts.Now().Add(-s.opts.WithdrawWindow))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.ErrorContext(ctx, "first-open alerts of machine opens not withdrawn; retrying on the next tick", "err", err)
+		case n > 0:
+			s.log.InfoContext(ctx, "first-open alerts withdrawn: their opens were a machine's", "alerts", n)
+		}
+	}
+}
+
+// WithdrawRelabelled stores an OPEN_WITHDRAWN alert for each FIRST_OPEN alert at or after since whose
+// open is now labelled a machine's, and returns how many it stored: the sweep Start runs, callable at
+// once by an operator or a test. The recipient's first open by a person, before or after, is then
+// alerted in its own right: the withdrawn alert no longer holds the key, and the recovery sweep (run
+// here at once) finds that open unannounced.
+func (s *Service) WithdrawRelabelled(ctx context.Context, since time.Time) (int, error) {
+	total := 0
+	for {
+		ws, err := s.store.RelabelledFirstOpens(ctx, since, withdrawPage)
+		if err != nil {
+			return total, fmt.Errorf("alerts: relabelled first opens since %s: %w", since.Format(time.RFC3339), err)
+		}
+		if len(ws) == 0 {
+			return total, nil
+		}
+		now := s.opts.Now()
+		for i := range ws {
+			w := &ws[i]
+			a := w.Alert
+			w.By = Alert{ID: followed.NewID(now), Key: "withdrawn:" + a.ID, Owner: a.Owner, Kind: OpenWithdrawn, At: a.At,
+				MessageID: a.MessageID, Subject: a.Subject, Recipient: a.Recipient, Device: a.Device,
+				Withdraws: a.ID, Machine: w.Reason}
+		}
+		stored, err := s.store.WithdrawFirstOpens(ctx, ws)
+		if err != nil {
+			return total, fmt.Errorf("alerts: withdraw %d first-open alerts: %w", len(ws), err)
+		}
+		total += len(stored)
+		if len(stored) > 0 {
+			s.notify()
+		}
+		if _, err := s.RecoverFirstOpens(ctx, ws[0].Alert.At); err != nil {
+			return total, err
+		}
+		if len(ws) < withdrawPage || len(stored) == 0 {
+			// A full page that stored nothing would come back unchanged: another instance is
+			// withdrawing the same alerts, and its next sweep or ours takes the rest.
+			return total, nil
+		}
+	}
+}
