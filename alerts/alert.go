@@ -26,9 +26,9 @@ const (
 	LinkClicked      Kind = "LINK_CLICKED"
 	AttachmentOpened Kind = "ATTACHMENT_OPENED"
 	WebhookDisabled  Kind = "WEBHOOK_DISABLED" // to admins: a response-feed webhook failed for a day and was switched off
-	// OpenWithdrawn takes back a FIRST_OPEN alert whose open later evidence showed to be a machine's
-	// (Apple's prefetch, a link scanner): the salesperson should not act on it.
-	OpenWithdrawn Kind = "OPEN_WITHDRAWN"
+	// Withdrawn takes back a FIRST_OPEN, LINK_CLICKED or ATTACHMENT_OPENED alert whose event later
+	// evidence showed to be a machine's (Apple's prefetch, a link scanner): nobody should act on it.
+	Withdrawn Kind = "ALERT_WITHDRAWN"
 )
 
 // Condition is when a follow-up reminder fires, as in Dynamics' "Set an alert to remind you".
@@ -72,8 +72,8 @@ type Alert struct {
 	Reminder  string    // the reminder's id, for REMINDER
 	Condition Condition // the reminder's condition, for REMINDER
 	ReadAt    time.Time // zero while unread
-	Withdraws string    // for OPEN_WITHDRAWN: the id of the FIRST_OPEN alert taken back
-	Machine   string    // for OPEN_WITHDRAWN: why the open was a machine's (PREFETCH, APPLE_PRIVACY_PROXY...)
+	Withdraws string    // for ALERT_WITHDRAWN: the id of the alert taken back
+	Machine   string    // for ALERT_WITHDRAWN: why its event was a machine's (PREFETCH, SECURITY_SCANNER...)
 }
 
 // Cursor is the alert's position for `since` and `after` arguments.

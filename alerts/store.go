@@ -54,23 +54,26 @@ type Store interface {
 	// alert was lost between the events commit and the alert's. Owners' preferences are not applied.
 	UnannouncedFirstOpens(ctx context.Context, since time.Time, limit int) ([]followed.FirstOpen, error)
 
-	// RelabelledFirstOpens lists, oldest first, up to limit FIRST_OPEN alerts at or after since, under
-	// their FirstOpenKey, whose open is now a machine's: an open event of the key's message and recipient
-	// at the alert's time, labelled machine, and none of a person's at that time. Reason is the machine
-	// label's reason.
-	RelabelledFirstOpens(ctx context.Context, since time.Time, limit int) ([]Withdrawal, error)
-	// WithdrawFirstOpens stores each withdrawal's OPEN_WITHDRAWN alert and moves the alert it takes back
-	// off its FirstOpenKey (so that the recipient's real first open, when it comes, is alerted), both
-	// in one transaction per withdrawal; an alert withdrawn already (its key moved) is left alone.
-	// Returns the OPEN_WITHDRAWN alerts stored.
-	WithdrawFirstOpens(ctx context.Context, ws []Withdrawal) ([]Alert, error)
+	// RelabelledAlerts lists, oldest first, up to limit alerts at or after since, not withdrawn yet,
+	// whose event is now a machine's: a FIRST_OPEN alert under its FirstOpenKey whose recipient's opens
+	// at the alert's time are all labelled machine, or a LINK_CLICKED or ATTACHMENT_OPENED alert (key
+	// "event:<id>") whose event is. Reason is the machine label's reason.
+	RelabelledAlerts(ctx context.Context, since time.Time, limit int) ([]Withdrawal, error)
+	// WithdrawAlerts stores each withdrawal's ALERT_WITHDRAWN alert, keyed "withdrawn:<id of the alert
+	// taken back>", and moves a FIRST_OPEN alert taken back off its FirstOpenKey (so that the recipient's
+	// real first open, when it comes, is alerted), both in one transaction per withdrawal; an alert
+	// withdrawn already is left alone. Returns the ALERT_WITHDRAWN alerts stored.
+	WithdrawAlerts(ctx context.Context, ws []Withdrawal) ([]Alert, error)
 }
 
-// Withdrawal is a FIRST_OPEN alert to take back, and the OPEN_WITHDRAWN alert that does it.
+// WithdrawnKey is the key of the ALERT_WITHDRAWN alert that takes back the alert id.
+func WithdrawnKey(id string) string { return "withdrawn:" + id }
+
+// Withdrawal is an alert to take back, and the ALERT_WITHDRAWN alert that does it.
 type Withdrawal struct {
-	Alert  Alert  // the FIRST_OPEN alert, as stored
+	Alert  Alert  // the alert taken back, as stored
 	Reason string // the machine label's reason
-	By     Alert  // the OPEN_WITHDRAWN alert; WithdrawFirstOpens fills in its Seq
+	By     Alert  // the ALERT_WITHDRAWN alert; WithdrawAlerts fills in its Seq
 }
 
 // AlertQuery pages through an owner's alerts: newest first, or oldest first with Ascending.

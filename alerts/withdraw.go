@@ -8,12 +8,12 @@ import (
 	"github.com/engage-email/engage/followed"
 )
 
-// withdrawPage is how many relabelled first opens one store call returns.
+// withdrawPage is how many relabelled alerts one store call returns.
 const withdrawPage = 200
 
-// withdrawRelabelled takes back, every WithdrawInterval, the first-open alerts whose open was later
-// found to be a machine's. The alert went out within a second of the open, before the evidence could
-// exist (a prefetch is known only when nothing follows it; a scanner, when it clicks the honeypot).
+// withdrawRelabelled takes back, every WithdrawInterval, the alerts whose event was later found to be
+// a machine's. The alert went out within a second of the event, before the evidence could exist (a
+// prefetch is known only when nothing follows it; a scanner, when it clicks the honeypot).
 func (s *Service) withdrawRelabelled(ctx context.Context) {
 	t := time.NewTicker(s.opts.WithdrawInterval)
 	defer t.Stop()
@@ -26,24 +26,24 @@ func (s *Service) withdrawRelabelled(ctx context.Context) {
 		n, err := s.WithdrawRelabelled(ctx, s.opts.Now().Add(-s.opts.WithdrawWindow))
 		switch {
 		case err != nil && ctx.Err() == nil:
-			s.log.ErrorContext(ctx, "first-open alerts of machine opens not withdrawn; retrying on the next tick", "err", err)
+			s.log.ErrorContext(ctx, "alerts of machine events not withdrawn; retrying on the next tick", "err", err)
 		case n > 0:
-			s.log.InfoContext(ctx, "first-open alerts withdrawn: their opens were a machine's", "alerts", n)
+			s.log.InfoContext(ctx, "alerts withdrawn: their events were a machine's", "alerts", n)
 		}
 	}
 }
 
-// WithdrawRelabelled stores an OPEN_WITHDRAWN alert for each FIRST_OPEN alert at or after since whose
-// open is now labelled a machine's, and returns how many it stored: the sweep Start runs, callable at
-// once by an operator or a test. The recipient's first open by a person, before or after, is then
-// alerted in its own right: the withdrawn alert no longer holds the key, and the recovery sweep (run
-// here at once) finds that open unannounced.
+// WithdrawRelabelled stores an ALERT_WITHDRAWN alert for each alert at or after since whose event is
+// now labelled a machine's, and returns how many it stored: the sweep Start runs, callable at once by
+// an operator or a test. A recipient's first open by a person, before or after a withdrawn first open,
+// is then alerted in its own right: the withdrawn alert no longer holds the key, and the recovery sweep
+// (run here at once) finds that open unannounced.
 func (s *Service) WithdrawRelabelled(ctx context.Context, since time.Time) (int, error) {
 	total := 0
 	for {
-		ws, err := s.store.RelabelledFirstOpens(ctx, since, withdrawPage)
+		ws, err := s.store.RelabelledAlerts(ctx, since, withdrawPage)
 		if err != nil {
-			return total, fmt.Errorf("alerts: relabelled first opens since %s: %w", since.Format(time.RFC3339), err)
+			return total, fmt.Errorf("alerts: relabelled alerts since %s: %w", since.Format(time.RFC3339), err)
 		}
 		if len(ws) == 0 {
 			return total, nil
@@ -52,13 +52,13 @@ func (s *Service) WithdrawRelabelled(ctx context.Context, since time.Time) (int,
 		for i := range ws {
 			w := &ws[i]
 			a := w.Alert
-			w.By = Alert{ID: followed.NewID(now), Key: "withdrawn:" + a.ID, Owner: a.Owner, Kind: OpenWithdrawn, At: a.At,
-				MessageID: a.MessageID, Subject: a.Subject, Recipient: a.Recipient, Device: a.Device,
+			w.By = Alert{ID: followed.NewID(now), Key: WithdrawnKey(a.ID), Owner: a.Owner, Kind: Withdrawn, At: a.At,
+				MessageID: a.MessageID, Subject: a.Subject, Recipient: a.Recipient, Device: a.Device, URL: a.URL,
 				Withdraws: a.ID, Machine: w.Reason}
 		}
-		stored, err := s.store.WithdrawFirstOpens(ctx, ws)
+		stored, err := s.store.WithdrawAlerts(ctx, ws)
 		if err != nil {
-			return total, fmt.Errorf("alerts: withdraw %d first-open alerts: %w", len(ws), err)
+			return total, fmt.Errorf("alerts: withdraw %d alerts: %w", len(ws), err)
 		}
 		total += len(stored)
 		if len(stored) > 0 {

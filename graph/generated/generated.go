@@ -2662,11 +2662,12 @@ enum AlertKind {
   "A recipient opened an attachment (off unless chosen in alertPreferences)."
   ATTACHMENT_OPENED
   """
-  A FIRST_OPEN alert taken back: later evidence showed its open was a machine's (Apple's prefetch, a
-  security scanner), so nobody has read the message yet. ` + "`" + `withdraws` + "`" + ` names the alert, ` + "`" + `machineReason` + "`" + `
-  says what the machine was; the recipient's first open by a person is alerted when it comes.
+  A FIRST_OPEN, LINK_CLICKED or ATTACHMENT_OPENED alert taken back: later evidence showed its event was
+  a machine's (Apple's prefetch, a security scanner), not a person's. ` + "`" + `withdraws` + "`" + ` names the alert,
+  ` + "`" + `machineReason` + "`" + ` says what the machine was; after a withdrawn FIRST_OPEN, the recipient's first open by
+  a person is alerted when it comes.
   """
-  OPEN_WITHDRAWN
+  ALERT_WITHDRAWN
 }
 
 "When a reminder fires: unless a reply arrived, unless the message was opened, or in any case."
@@ -2704,9 +2705,9 @@ type Alert {
   "The reminder that fired, for REMINDER."
   reminderId: ID
   reminderKind: ReminderKind
-  "For OPEN_WITHDRAWN: the id of the FIRST_OPEN alert taken back."
+  "For ALERT_WITHDRAWN: the id of the alert taken back."
   withdraws: ID
-  "For OPEN_WITHDRAWN: what the open proved to be (PREFETCH, APPLE_PRIVACY_PROXY, SECURITY_SCANNER)."
+  "For ALERT_WITHDRAWN: what the event proved to be (PREFETCH, APPLE_PRIVACY_PROXY, SECURITY_SCANNER)."
   machineReason: String
   read: Boolean!
   "Pass as ` + "`" + `since` + "`" + ` to resume the subscription, or ` + "`" + `after` + "`" + ` to page the listing."

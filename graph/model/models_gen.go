@@ -24,9 +24,9 @@ type Alert struct {
 	// The reminder that fired, for REMINDER.
 	ReminderID   *string       `json:"reminderId,omitempty"`
 	ReminderKind *ReminderKind `json:"reminderKind,omitempty"`
-	// For OPEN_WITHDRAWN: the id of the FIRST_OPEN alert taken back.
+	// For ALERT_WITHDRAWN: the id of the alert taken back.
 	Withdraws *string `json:"withdraws,omitempty"`
-	// For OPEN_WITHDRAWN: what the open proved to be (PREFETCH, APPLE_PRIVACY_PROXY, SECURITY_SCANNER).
+	// For ALERT_WITHDRAWN: what the event proved to be (PREFETCH, APPLE_PRIVACY_PROXY, SECURITY_SCANNER).
 	MachineReason *string `json:"machineReason,omitempty"`
 	Read          bool    `json:"read"`
 	// Pass as `since` to resume the subscription, or `after` to page the listing.
@@ -532,10 +532,11 @@ const (
 	AlertKindLinkClicked AlertKind = "LINK_CLICKED"
 	// A recipient opened an attachment (off unless chosen in alertPreferences).
 	AlertKindAttachmentOpened AlertKind = "ATTACHMENT_OPENED"
-	// A FIRST_OPEN alert taken back: later evidence showed its open was a machine's (Apple's prefetch, a
-	// security scanner), so nobody has read the message yet. `withdraws` names the alert, `machineReason`
-	// says what the machine was; the recipient's first open by a person is alerted when it comes.
-	AlertKindOpenWithdrawn AlertKind = "OPEN_WITHDRAWN"
+	// A FIRST_OPEN, LINK_CLICKED or ATTACHMENT_OPENED alert taken back: later evidence showed its event was
+	// a machine's (Apple's prefetch, a security scanner), not a person's. `withdraws` names the alert,
+	// `machineReason` says what the machine was; after a withdrawn FIRST_OPEN, the recipient's first open by
+	// a person is alerted when it comes.
+	AlertKindAlertWithdrawn AlertKind = "ALERT_WITHDRAWN"
 	// To admins: a webhook failed for 24 hours and was disabled (url names it).
 	AlertKindWebhookDisabled AlertKind = "WEBHOOK_DISABLED"
 )
@@ -546,13 +547,13 @@ var AllAlertKind = []AlertKind{
 	AlertKindReplyReceived,
 	AlertKindLinkClicked,
 	AlertKindAttachmentOpened,
-	AlertKindOpenWithdrawn,
+	AlertKindAlertWithdrawn,
 	AlertKindWebhookDisabled,
 }
 
 func (e AlertKind) IsValid() bool {
 	switch e {
-	case AlertKindFirstOpen, AlertKindReminder, AlertKindReplyReceived, AlertKindLinkClicked, AlertKindAttachmentOpened, AlertKindOpenWithdrawn, AlertKindWebhookDisabled:
+	case AlertKindFirstOpen, AlertKindReminder, AlertKindReplyReceived, AlertKindLinkClicked, AlertKindAttachmentOpened, AlertKindAlertWithdrawn, AlertKindWebhookDisabled:
 		return true
 	}
 	return false

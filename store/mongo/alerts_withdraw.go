@@ -2,22 +2,24 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/engage-email/engage/alerts"
 	"github.com/engage-email/engage/followed"
 )
 
-// recentFirstOpenAlerts selects the first-open alerts at or after since still under their FirstOpenKey.
-func recentFirstOpenAlerts(since int64) bson.D {
-	return bson.D{{Key: "kind", Value: string(alerts.FirstOpen)}, {Key: "at", Value: bson.D{{Key: "$gte", Value: since}}},
-		{Key: "key", Value: bson.D{{Key: "$regex", Value: "^first_open:"}}}}
+// recentEventAlerts selects the alerts about events (opens, clicks, attachment opens) at or after since.
+func recentEventAlerts(since int64) bson.D {
+	return bson.D{{Key: "kind", Value: bson.D{{Key: "$in", Value: bson.A{string(alerts.FirstOpen), string(alerts.LinkClicked),
+		string(alerts.AttachmentOpened)}}}}, {Key: "at", Value: bson.D{{Key: "$gte", Value: since}}}}
 }
 
 // opensAt selects a recipient's opens of a message at one millisecond.
@@ -26,64 +28,89 @@ func opensAt(messageID string, recipient int, at int64) bson.D {
 		{Key: "kind", Value: string(followed.Opened)}, {Key: "at", Value: at}}
 }
 
-// RelabelledFirstOpens implements alerts.Store: the recent first-open alerts, oldest first, then a
-// look at the opens each one reported (index message_id, at).
-func (db *DB) RelabelledFirstOpens(ctx context.Context, since time.Time, limit int) ([]alerts.Withdrawal, error) {
+// RelabelledAlerts implements alerts.Store: the recent alerts about events, oldest first, then a look
+// at the events each one reported (index message_id, at for opens; id for clicks).
+func (db *DB) RelabelledAlerts(ctx context.Context, since time.Time, limit int) ([]alerts.Withdrawal, error) {
 	if limit <= 0 {
-		return nil, fmt.Errorf("mongo: relabelled first opens: %w: limit %d", followed.ErrBadInput, limit)
+		return nil, fmt.Errorf("mongo: relabelled alerts: %w: limit %d", followed.ErrBadInput, limit)
 	}
-	docs, err := all[alertDoc](ctx, db.c("alerts"), recentFirstOpenAlerts(since.UnixMilli()),
+	docs, err := all[alertDoc](ctx, db.c("alerts"), recentEventAlerts(since.UnixMilli()),
 		options.Find().SetSort(bson.D{{Key: "at", Value: 1}, {Key: "seq", Value: 1}}))
 	if err != nil {
-		return nil, fail("relabelled first opens", err)
+		return nil, fail("relabelled alerts", err)
 	}
 	out := []alerts.Withdrawal{}
 	for _, x := range docs {
 		if len(out) == limit {
 			break
 		}
-		tail, ok := strings.CutPrefix(x.Key, "first_open:"+x.MessageID+":")
-		rcpt, err := strconv.Atoi(tail)
-		if !ok || err != nil {
-			continue // not a first-open key this version builds
-		}
-		opens, err := all[eventDoc](ctx, db.c("events"), opensAt(x.MessageID, rcpt, x.At),
-			options.Find().SetSort(bson.D{{Key: "id", Value: 1}}))
+		reason, err := db.machineReason(ctx, x)
 		if err != nil {
-			return nil, fail("relabelled first opens", err)
+			return nil, fail("relabelled alerts", err)
 		}
-		reason, person := "", false
-		for _, e := range opens {
-			if e.Machine == 0 {
-				person = true
-			} else if reason == "" {
-				reason = e.Reason
-			}
-		}
-		if !person && reason != "" {
+		if reason != "" {
 			out = append(out, alerts.Withdrawal{Alert: x.alert(), Reason: reason})
 		}
 	}
 	return out, nil
 }
 
-// WithdrawFirstOpens implements alerts.Store: moving the withdrawn alert's key to
-// "first_open_withdrawn:<id>" frees FirstOpenKey for the recipient's real first open, and a second
-// withdrawal of it finds nothing to move.
-func (db *DB) WithdrawFirstOpens(ctx context.Context, ws []alerts.Withdrawal) ([]alerts.Alert, error) {
+// machineReason is why the event alert x reported is a machine's, "" while it is a person's, or when x
+// is withdrawn already or keyed in a way this version does not build.
+func (db *DB) machineReason(ctx context.Context, x alertDoc) (string, error) {
+	if x.Kind != string(alerts.FirstOpen) {
+		id, ok := strings.CutPrefix(x.Key, "event:")
+		if !ok {
+			return "", nil
+		}
+		n, err := db.c("alerts").CountDocuments(ctx, bson.D{{Key: "key", Value: alerts.WithdrawnKey(x.ID)}})
+		if err != nil || n > 0 {
+			return "", err
+		}
+		var e eventDoc
+		err = db.c("events").FindOne(ctx, bson.D{{Key: "id", Value: id}}).Decode(&e)
+		if errors.Is(err, mdb.ErrNoDocuments) || (err == nil && e.Machine == 0) {
+			return "", nil
+		}
+		return e.Reason, err
+	}
+	tail, ok := strings.CutPrefix(x.Key, "first_open:"+x.MessageID+":")
+	rcpt, err := strconv.Atoi(tail)
+	if !ok || err != nil {
+		return "", nil // withdrawn already (its key moved)
+	}
+	opens, err := all[eventDoc](ctx, db.c("events"), opensAt(x.MessageID, rcpt, x.At), options.Find().SetSort(bson.D{{Key: "id", Value: 1}}))
+	if err != nil {
+		return "", err
+	}
+	reason := ""
+	for _, e := range opens {
+		if e.Machine == 0 {
+			return "", nil
+		}
+		if reason == "" {
+			reason = e.Reason
+		}
+	}
+	return reason, nil
+}
+
+// WithdrawAlerts implements alerts.Store: a FIRST_OPEN alert's key moves to "first_open_withdrawn:<id>",
+// freeing FirstOpenKey for the recipient's real first open; the withdrawal's own key makes a second
+// withdrawal of any alert store nothing.
+func (db *DB) WithdrawAlerts(ctx context.Context, ws []alerts.Withdrawal) ([]alerts.Alert, error) {
 	var stored []alerts.Alert
 	for _, w := range ws {
 		var as []alerts.Alert
 		err := db.tx(ctx, "withdraw alert", func(ctx context.Context) error {
 			as = nil
-			res, err := db.c("alerts").UpdateOne(ctx, bson.D{{Key: "id", Value: w.Alert.ID}, {Key: "key", Value: w.Alert.Key}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "key", Value: "first_open_withdrawn:" + w.Alert.ID}}}})
-			if err != nil {
-				return fmt.Errorf("move key of %s: %w", w.Alert.ID, err)
+			if w.Alert.Kind == alerts.FirstOpen {
+				if _, err := db.c("alerts").UpdateOne(ctx, bson.D{{Key: "id", Value: w.Alert.ID}, {Key: "key", Value: w.Alert.Key}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "key", Value: "first_open_withdrawn:" + w.Alert.ID}}}}); err != nil {
+					return fmt.Errorf("move key of %s: %w", w.Alert.ID, err)
+				}
 			}
-			if res.MatchedCount == 0 {
-				return nil // withdrawn already, by this instance or another
-			}
+			var err error
 			as, err = db.insertAlerts(ctx, []alerts.Alert{w.By})
 			return err
 		})

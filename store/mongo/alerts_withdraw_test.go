@@ -11,7 +11,7 @@ func TestWithdrawBuildersGolden(t *testing.T) {
 		name string
 		doc  any
 	}{
-		{"alerts-first-open-recent", recentFirstOpenAlerts(at.UnixMilli())},
+		{"alerts-event-recent", recentEventAlerts(at.UnixMilli())},
 		{"events-opens-at", opensAt("m1", 2, at.UnixMilli())},
 	} {
 		t.Run(tc.name, func(t *testing.T) { golden(t, tc.name, tc.doc) })

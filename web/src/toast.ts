@@ -18,8 +18,8 @@ function text(a: Alert): string {
       return `${who} clicked ${a.url ?? "a link"} in “${subject}”.`;
     case "ATTACHMENT_OPENED":
       return `${who} opened an attachment of “${subject}”.`;
-    case "OPEN_WITHDRAWN":
-      return `Not opened after all: the open of “${subject}” by ${a.recipient ?? "a recipient"} was ${machine(a.machineReason)}, not a person.`;
+    case "ALERT_WITHDRAWN":
+      return `Not a person after all: the ${a.url ? "click" : "open"} on “${subject}” ${a.recipient ? `by ${a.recipient} ` : ""}was ${machine(a.machineReason)}.`;
     default:
       return `${a.kind}: “${subject}”.`;
   }
