@@ -65,6 +65,7 @@ type alertClient struct {
 
 func subscribeAlerts(t *testing.T, e *engage, user string, since string) *alertClient {
 	t.Helper()
+	before := e.Alerts.Subscribers()
 	c, _, err := dialWS(t, e, "graphql-transport-ws", "")
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,13 @@ func subscribeAlerts(t *testing.T, e *engage, user string, since string) *alertC
 	payload, _ := json.Marshal(map[string]any{"query": `subscription($since: String) { alerts(since: $since) { ` + alertFields + ` } }`,
 		"variables": vars})
 	c.WriteJSON(wsMessage{ID: "1", Type: "subscribe", Payload: payload})
+	// A subscription from "now" sees what is published once it is registered: wait for that, so that
+	// an alert the test causes next cannot come first. (One with a cursor replays from the store.)
+	for deadline := time.Now().Add(5 * time.Second); since == "" && e.Alerts.Subscribers() <= before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscription of %s was not registered", user)
+		}
+	}
 	return &alertClient{c: c}
 }
 
