@@ -46,9 +46,10 @@ func (s *Service) tail(ctx context.Context, last int64, interval time.Duration, 
 	}
 }
 
-// schedule claims due reminders under a lease and settles them, once per tick.
-func (s *Service) schedule(ctx context.Context) {
-	t := time.NewTicker(s.opts.ReminderInterval)
+// every runs step on each tick of d until ctx is done; a failed step is logged as what, and retried
+// on the next tick.
+func (s *Service) every(ctx context.Context, d time.Duration, what string, step func(context.Context) error) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -56,10 +57,15 @@ func (s *Service) schedule(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if err := s.fireDue(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "reminders not fired; retrying on the next tick", "err", err)
+		if err := step(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, what+"; retrying on the next tick", "err", err)
 		}
 	}
+}
+
+// schedule claims due reminders under a lease and settles them, once per tick.
+func (s *Service) schedule(ctx context.Context) {
+	s.every(ctx, s.opts.ReminderInterval, "reminders not fired", s.fireDue)
 }
 
 func (s *Service) fireDue(ctx context.Context) error {
@@ -97,18 +103,7 @@ func (s *Service) fireDue(ctx context.Context) error {
 // who want them, moving a shared cursor over the events in the same transaction, so every event is
 // considered once however many instances watch.
 func (s *Service) watchEngagements(ctx context.Context) {
-	t := time.NewTicker(s.opts.EngagementInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := s.engagements(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "engagement alerts not stored; retrying on the next tick", "err", err)
-		}
-	}
+	s.every(ctx, s.opts.EngagementInterval, "engagement alerts not stored", s.engagements)
 }
 
 const engagementPage = 1000

@@ -15,22 +15,13 @@ const withdrawPage = 200
 // a machine's. The alert went out within a second of the event, before the evidence could exist (a
 // prefetch is known only when nothing follows it; a scanner, when it clicks the honeypot).
 func (s *Service) withdrawRelabelled(ctx context.Context) {
-	t := time.NewTicker(s.opts.WithdrawInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	s.every(ctx, s.opts.WithdrawInterval, "alerts of machine events not withdrawn", func(ctx context.Context) error {
 		n, err := s.WithdrawRelabelled(ctx, s.opts.Now().Add(-s.opts.WithdrawWindow))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.ErrorContext(ctx, "alerts of machine events not withdrawn; retrying on the next tick", "err", err)
-		case n > 0:
+		if n > 0 {
 			s.log.InfoContext(ctx, "alerts withdrawn: their events were a machine's", "alerts", n)
 		}
-	}
+		return err
+	})
 }
 
 // WithdrawRelabelled stores an ALERT_WITHDRAWN alert for each alert at or after since whose event is
