@@ -84,6 +84,28 @@ func (s *Service) IPStorage() followed.IPStorage {
 	return DefaultSettings().IPStorage
 }
 
+// Records says whether events of kind are recorded under the settings as last read, for the tracking
+// endpoints: a message sent while a signal was tracked keeps its pixel and links, but once an admin
+// turns engagement or that signal off, its hits are answered and no longer kept.
+func (s *Service) Records(kind followed.EventKind) bool {
+	st := DefaultSettings()
+	if cur := s.current.Load(); cur != nil {
+		st = *cur
+	}
+	if !st.Enabled {
+		return false
+	}
+	switch kind {
+	case followed.Opened:
+		return st.TrackOpens
+	case followed.LinkClicked:
+		return st.TrackLinks
+	case followed.AttachmentOpened:
+		return st.TrackAttachments
+	}
+	return true
+}
+
 // UpdateSettings applies an admin's change, validated whole, and audits it.
 func (s *Service) UpdateSettings(ctx context.Context, who auth.Identity, c SettingsChange) (Settings, error) {
 	if err := requireAdmin(who, "update settings"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -136,6 +137,56 @@ func TestSettingsSwitchSignalsAndEngagement(t *testing.T) {
 		t.Fatalf("engagement off: %+v", off)
 	}
 	untracked(t, off.Renders[0].HTML)
+}
+
+// TestSignalsSwitchedOffAfterSendingAreNotKept: a message sent while opens and links were tracked keeps
+// its pixel and links; once an admin switches a signal (or engagement) off, its hits are still answered
+// (the image, the redirect) but no longer recorded, and switching it back on records them again.
+func TestSignalsSwitchedOffAfterSendingAreNotKept(t *testing.T) {
+	e := start(t)
+	const update = `mutation($in: EngagementSettingsInput!) { updateEngagementSettings(input: $in) { enabled } }`
+	m := e.follow(t, repA, false, offerHTML, "dan@fabrikam.com").FollowMessage
+	pixel, link := pixelRe.FindStringSubmatch(m.Renders[0].HTML)[1], hrefRe.FindStringSubmatch(m.Renders[0].HTML)[1]
+	opens := func() (int, int) {
+		t.Helper()
+		var out struct {
+			Message struct{ Kpis struct{ Opens, Clicks int } }
+		}
+		e.mustGQL(t, repA, `query($id: ID!) { message(id: $id) { kpis { opens clicks } } }`, map[string]any{"id": m.ID}, &out)
+		return out.Message.Kpis.Opens, out.Message.Kpis.Clicks
+	}
+	hits := func(t *testing.T) {
+		t.Helper()
+		res := get(t, "GET", pixel, outlookUA)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/gif" {
+			t.Fatalf("pixel answered %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		res = get(t, "GET", link, outlookUA)
+		res.Body.Close()
+		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "https://contoso.example/offer" {
+			t.Fatalf("link answered %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+	}
+	for _, tc := range []struct {
+		name          string
+		settings      map[string]any
+		opens, clicks int // the counts after this step's hits
+	}{
+		{"both tracked", map[string]any{"enabled": true, "trackOpens": true, "trackLinks": true}, 1, 1},
+		{"opens off", map[string]any{"trackOpens": false}, 1, 2},
+		{"links off too", map[string]any{"trackLinks": false}, 1, 2},
+		{"both on, engagement off", map[string]any{"enabled": false, "trackOpens": true, "trackLinks": true}, 1, 2},
+		{"engagement on again", map[string]any{"enabled": true}, 2, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.mustGQL(t, adminUser, update, map[string]any{"in": tc.settings}, nil)
+			hits(t)
+			if o, c := opens(); o != tc.opens || c != tc.clicks {
+				t.Fatalf("opens %d clicks %d, want %d and %d", o, c, tc.opens, tc.clicks)
+			}
+		})
+	}
 }
 
 func TestNonAdminChangesNothingAndCSVIsAllOrNothing(t *testing.T) {

@@ -94,7 +94,7 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 		server.Deps{Log: log, Auth: auth.NewLocal([]string{"admin@contoso.com"}).WithIntegrations([]string{integrationUser}), Ready: db.Ping,
 			Resolver: &graph.Resolver{Followed: svc, Consent: consents, Alerts: alertSvc, SendTimes: sendTimes, Catalog: catalog,
 				Delivery: sends, LocalOutbox: outbox, Attachments: files.svc, Feed: feeds.svc}, Keys: keys, Files: files.handler, Devices: devices, Recorder: rec,
-			IPStorage: consents.IPStorage, Inbound: replies, OptOuts: feeds.optOuts, Metrics: metrics})
+			IPStorage: consents.IPStorage, Records: consents.Records, Inbound: replies, OptOuts: feeds.optOuts, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

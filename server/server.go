@@ -54,6 +54,8 @@ type Deps struct {
 	Labels *followed.Labeller
 	// IPStorage says how much of a client's address to keep with its events; nil keeps it whole.
 	IPStorage func() followed.IPStorage
+	// Records says whether the org's settings still track a kind of event; nil records every kind.
+	Records func(followed.EventKind) bool
 	// Files serves local mode's shared attachments under /files/; nil with a tenant (OneDrive serves them).
 	Files http.Handler
 	// Inbound queues Graph's notifications (POST /hooks/graph) and, in local mode, the outbox's simulated

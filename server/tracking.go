@@ -77,6 +77,9 @@ func (s *Server) record(r *http.Request, tok followed.Token) {
 		hit.IPStorage = s.deps.IPStorage()
 	}
 	ev := hit.Event(s.deps.Devices)
+	if s.deps.Records != nil && !s.deps.Records(ev.Kind) {
+		return // the signal was switched off after the message was sent: answered, not kept
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
 	if s.deps.Labels != nil {

@@ -162,6 +162,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		Recorder:  recorder,
 		Labels:    startMachines(ctx, cfg, db, log),
 		IPStorage: consents.IPStorage,
+		Records:   consents.Records,
 		Inbound:   replies,
 		OptOuts:   optOuts,
 		Metrics:   metrics.registerer(),
