@@ -12,7 +12,11 @@ type Store interface {
 	Settings(ctx context.Context) (Settings, error)
 	// SaveSettings replaces the settings and appends a to the audit log.
 	SaveSettings(ctx context.Context, s Settings, a AuditEntry) error
-	// AddPreferences appends entries to their targets' histories and audit to the log, all or none.
+	// AddPreferences appends entries to their targets' histories and audit to the log, all or none. A
+	// DO_NOT_ALLOW entry also stops, in the same transaction and for good, the recording of tracking
+	// events (opens, clicks, attachment opens) of mail already sent to its target (an address whatever its case, or a domain's addresses): that
+	// recipient's events of an individual render, every event of a shared one. A later ALLOW applies to
+	// new mail only.
 	AddPreferences(ctx context.Context, entries []Entry, audit []AuditEntry) error
 	// LatestPreferences returns the entry in force for each of targets that has one.
 	LatestPreferences(ctx context.Context, targets []string) (map[string]Entry, error)

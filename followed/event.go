@@ -37,6 +37,12 @@ type Event struct {
 	Rule      string // the rule that decided the label
 }
 
+// Tracking reports whether the event came from tracking (the pixel, a tracked link or attachment)
+// rather than from the mailbox or the recipient's own choice: what consent governs.
+func (e Event) Tracking() bool {
+	return e.Kind == Opened || e.Kind == LinkClicked || e.Kind == AttachmentOpened
+}
+
 // FirstOpen is a human open that was the first for its message (per recipient for individual renders),
 // decided atomically by the store however many hits race.
 type FirstOpen struct {

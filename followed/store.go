@@ -19,8 +19,10 @@ type Store interface {
 	Renders(ctx context.Context, messageID string) ([]Render, error)
 	// Messages lists messages newest first, with recipients, links and counters but not renders.
 	Messages(ctx context.Context, q MessageQuery) ([]Message, error)
-	// RecordEvents stores a batch, ignoring ids already stored, moves the counters, and returns the
-	// human opens that were the first for their message and recipient.
+	// RecordEvents stores a batch, ignoring ids already stored, events of messages since erased and
+	// tracking events (Event.Tracking) of recipients who withdrew consent after the message was sent
+	// (consent.Store.AddPreferences) or were erased, moves the counters, and returns the human opens that
+	// were the first for their message and recipient.
 	RecordEvents(ctx context.Context, evs []Event) ([]FirstOpen, error)
 	// Events lists a message's events newest first.
 	Events(ctx context.Context, q EventQuery) ([]Event, error)

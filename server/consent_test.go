@@ -139,6 +139,42 @@ func TestSettingsSwitchSignalsAndEngagement(t *testing.T) {
 	untracked(t, off.Renders[0].HTML)
 }
 
+// TestConsentWithdrawnAfterSendingStopsTracking: Ann opens, then tells the company not to follow her;
+// her later opens of the mail already sent still get the image but are not recorded, while Bob's are.
+func TestConsentWithdrawnAfterSendingStopsTracking(t *testing.T) {
+	e := start(t)
+	m := e.follow(t, repA, true, offerHTML, "ann@fabrikam.com", "bob@fabrikam.com").FollowMessage
+	ann, bob := pixelRe.FindStringSubmatch(m.Renders[0].HTML)[1], pixelRe.FindStringSubmatch(m.Renders[1].HTML)[1]
+	open := func(pixel string) {
+		t.Helper()
+		res := get(t, "GET", pixel, outlookUA)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/gif" {
+			t.Fatalf("pixel answered %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
+	kpis := func() string {
+		t.Helper()
+		var out struct {
+			Message struct {
+				Kpis struct{ Opens, UniqueOpens int }
+			}
+		}
+		e.mustGQL(t, repA, `query($id: ID!) { message(id: $id) { kpis { opens uniqueOpens } } }`, map[string]any{"id": m.ID}, &out)
+		return fmt.Sprintf("%d opens, %d unique", out.Message.Kpis.Opens, out.Message.Kpis.UniqueOpens)
+	}
+	open(ann)
+	e.setPreference(t, "Ann@Fabrikam.com", "DO_NOT_ALLOW")
+	open(ann)
+	if got := kpis(); got != "1 opens, 1 unique" {
+		t.Fatalf("after Ann withdrew: %s, want her first open only", got)
+	}
+	open(bob)
+	if got := kpis(); got != "2 opens, 2 unique" {
+		t.Fatalf("after Bob's open: %s", got)
+	}
+}
+
 // TestSignalsSwitchedOffAfterSendingAreNotKept: a message sent while opens and links were tracked keeps
 // its pixel and links; once an admin switches a signal (or engagement) off, its hits are still answered
 // (the image, the redirect) but no longer recorded, and switching it back on records them again.

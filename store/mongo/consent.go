@@ -124,6 +124,13 @@ func (db *DB) AddPreferences(ctx context.Context, entries []consent.Entry, audit
 		if err := db.insertPreferences(ctx, entries...); err != nil {
 			return err
 		}
+		for _, e := range entries {
+			if e.Preference == consent.DoNotAllow {
+				if err := db.stopTracking(ctx, e); err != nil {
+					return err
+				}
+			}
+		}
 		return db.insertAudit(ctx, audit...)
 	})
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/followed"
 )
 
 // erasedText replaces a forgotten address wherever it appears in a message's text.
@@ -30,6 +32,7 @@ type placement struct {
 	name     string
 	kind     string
 	attached bool
+	shared   bool // the message had one render for all, whose events name no recipient
 }
 
 func (db *DB) placements(ctx context.Context, email string) ([]placement, error) {
@@ -49,7 +52,7 @@ func (db *DB) placements(ctx context.Context, email string) ([]placement, error)
 			return nil, fmt.Errorf("messages to %s: %w", email, err)
 		}
 		out = append(out, placement{message: r.MessageID, idx: r.Idx, created: m.CreatedAt, subject: m.Subject, owner: m.Owner,
-			name: r.Name, kind: r.Kind, attached: m.Individual != 0 || n == 1})
+			name: r.Name, kind: r.Kind, attached: m.Individual != 0 || n == 1, shared: m.Individual == 0})
 	}
 	// Oldest message first, as the embedded store lists them.
 	for i := 1; i < len(out); i++ {
@@ -82,6 +85,15 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 					return fmt.Errorf("audience of %s: %w", p.message, err)
 				}
 				audience += res.DeletedCount
+				// The mail is still in their mailbox: its later opens must not bring them back.
+				u := untrackedDoc{MessageID: p.message, Recipient: p.idx, Since: time.Now().UnixMilli()}
+				if p.shared {
+					u.Recipient = followed.Shared
+				}
+				if _, err := e.db.c("untracked").UpdateOne(ctx, bson.D{{Key: "message_id", Value: u.MessageID}, {Key: "recipient", Value: u.Recipient}},
+					bson.D{{Key: "$setOnInsert", Value: u}}, options.UpdateOne().SetUpsert(true)); err != nil {
+					return fmt.Errorf("stop tracking %s: %w", p.message, err)
+				}
 			}
 			res, err := e.db.c("renders").UpdateMany(ctx, bson.D{{Key: "message_id", Value: p.message}, {Key: "recipient", Value: p.idx}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "html", Value: ""}}}})

@@ -94,9 +94,17 @@ func (db *DB) recordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	for _, h := range heads {
 		infos[h.ID] = h
 	}
-	// An id twice in one batch is one event; events of a message since erased have nothing to attach to.
+	stopped, err := db.untracked(ctx, msgIDs)
+	if err != nil {
+		return nil, err
+	}
+	// An id twice in one batch is one event; events of a message since erased have nothing to attach to,
+	// and those of a recipient who withdrew consent are not kept.
 	var fresh []followed.Event
 	for _, ev := range evs {
+		if ev.Tracking() && (stopped[ev.MessageID][ev.Recipient] || stopped[ev.MessageID][followed.Shared]) {
+			continue
+		}
 		if _, ok := infos[ev.MessageID]; ok && seen[ev.ID] {
 			seen[ev.ID] = false
 			fresh = append(fresh, ev)

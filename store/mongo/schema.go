@@ -47,6 +47,7 @@ func collections() []struct {
 		{"events", []index{{asc("id"), true}, {asc("seq"), true},
 			{bson.D{{Key: "message_id", Value: 1}, {Key: "at", Value: -1}, {Key: "id", Value: -1}}, false}, {asc("at"), false}}},
 		{"audience", []index{{asc("message_id", "recipient", "what"), true}}},
+		{"untracked", []index{{asc("message_id", "recipient"), true}}},
 		{"alerts", []index{{asc("seq"), true}, {asc("id"), true}, {asc("key"), true}, {asc("owner", "seq"), false}, {asc("kind", "at"), false}}},
 		{"reminders", []index{{asc("id"), true}, {asc("state", "due_at"), false}, {asc("owner", "message_id", "due_at"), false}}},
 		{"alert_preferences", []index{{asc("owner"), true}}},

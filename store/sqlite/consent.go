@@ -86,6 +86,11 @@ func (db *DB) AddPreferences(ctx context.Context, entries []consent.Entry, audit
 		if err := insertPreference(ctx, tx, e); err != nil {
 			return fmt.Errorf("sqlite: add preferences: %w", err)
 		}
+		if e.Preference == consent.DoNotAllow {
+			if err := stopTracking(ctx, tx, e); err != nil {
+				return fmt.Errorf("sqlite: add preferences: %w", err)
+			}
+		}
 	}
 	for _, a := range audit {
 		if err := insertAudit(ctx, tx, a); err != nil {
@@ -94,6 +99,22 @@ func (db *DB) AddPreferences(ctx context.Context, entries []consent.Entry, audit
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: add preferences: commit: %w", err)
+	}
+	return nil
+}
+
+// stopTracking marks every message sent to e's target (an address, or every address of a domain) so
+// that its events for that recipient, or all of them for a shared render, are no longer recorded.
+func stopTracking(ctx context.Context, tx *sql.Tx, e consent.Entry) error {
+	match := "r.email = ?1" // recipients are stored normalised, in lower case
+	if !strings.Contains(e.Target, "@") {
+		match = "substr(r.email, -length(?1) - 1) = '@' || ?1"
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO untracked (message_id, recipient, since)
+		SELECT r.message_id, CASE WHEN m.individual THEN r.idx ELSE -1 END, ?2
+		FROM recipients r JOIN messages m ON m.id = r.message_id WHERE `+match,
+		strings.ToLower(e.Target), e.At.UnixMilli()); err != nil {
+		return fmt.Errorf("stop tracking %s: %w", e.Target, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/followed"
 )
 
 // erasedText replaces a forgotten address wherever it appears in a message's text.
@@ -30,13 +31,14 @@ type placement struct {
 	name     string
 	kind     string
 	attached bool
+	shared   bool // the message had one render for all, whose events name no recipient
 }
 
 func placements(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, email string) ([]placement, error) {
 	rows, err := q.QueryContext(ctx, `SELECT r.message_id, r.idx, m.created_at, m.subject, m.owner, r.name, r.kind,
-		m.individual OR (SELECT count(*) FROM recipients o WHERE o.message_id = r.message_id) = 1
+		m.individual OR (SELECT count(*) FROM recipients o WHERE o.message_id = r.message_id) = 1, NOT m.individual
 		FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.email = ? ORDER BY m.created_at, r.message_id`, email)
 	if err != nil {
 		return nil, fmt.Errorf("messages to %s: %w", email, err)
@@ -44,7 +46,7 @@ func placements(ctx context.Context, q interface {
 	var out []placement
 	for rows.Next() {
 		var p placement
-		if err := rows.Scan(&p.message, &p.idx, &p.created, &p.subject, &p.owner, &p.name, &p.kind, &p.attached); err != nil {
+		if err := rows.Scan(&p.message, &p.idx, &p.created, &p.subject, &p.owner, &p.name, &p.kind, &p.attached, &p.shared); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("messages to %s: %w", email, err)
 		}
@@ -93,6 +95,15 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 			}
 			if err := exec(&audience, "DELETE FROM audience WHERE "+where, args...); err != nil {
 				return nil, fmt.Errorf("sqlite: forget recipient: audience of %s: %w", p.message, err)
+			}
+			// The mail is still in their mailbox: its later opens must not bring them back.
+			rcpt := p.idx
+			if p.shared {
+				rcpt = followed.Shared
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO untracked (message_id, recipient, since) VALUES (?, ?, ?)",
+				p.message, rcpt, time.Now().UnixMilli()); err != nil {
+				return nil, fmt.Errorf("sqlite: forget recipient: stop tracking %s: %w", p.message, err)
 			}
 		}
 		if err := exec(&renders, "UPDATE renders SET html = '' WHERE message_id = ? AND recipient = ?", p.message, p.idx); err != nil {

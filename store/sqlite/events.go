@@ -308,7 +308,10 @@ func insertEventsSQL(n int) string {
 	return `INSERT OR IGNORE INTO events (id, message_id, kind, at, recipient, link, url, ip, user_agent, method,
 		device_type, device_os, device_client, machine, reason, rule)
 		SELECT * FROM (VALUES ` + placeholders(n, 16) + `) AS v
-		WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = v.column2) RETURNING id`
+		WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = v.column2)
+		AND (v.column3 NOT IN ('OPENED', 'LINK_CLICKED', 'ATTACHMENT_OPENED')
+			OR NOT EXISTS (SELECT 1 FROM untracked u WHERE u.message_id = v.column2 AND u.recipient IN (v.column5, -1)))
+		RETURNING id`
 }
 
 func insertAudienceSQL(n int) string {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("relabel", func(t *testing.T) { runRelabel(t, open) })
 	t.Run("alerts", func(t *testing.T) { runAlerts(t, open) })
 	t.Run("consent", func(t *testing.T) { runConsent(t, open) })
+	t.Run("consent withdrawn after sending", func(t *testing.T) { runWithdrawnConsent(t, open) })
 	t.Run("recommend", func(t *testing.T) { runRecommend(t, open) })
 	t.Run("delivery", func(t *testing.T) { runDelivery(t, open) })
 	t.Run("delivery erasure", func(t *testing.T) { runDeliveryErasure(t, open) })

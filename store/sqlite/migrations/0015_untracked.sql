@@ -1,0 +1,9 @@
+-- Recipients who withdrew consent (DO_NOT_ALLOW) after a message was sent to them: their events of
+-- that message are no longer recorded. recipient -1 stops a shared render's events, which cannot be
+-- told apart by recipient.
+CREATE TABLE untracked (
+    message_id TEXT NOT NULL,
+    recipient  INTEGER NOT NULL,
+    since      INTEGER NOT NULL,
+    PRIMARY KEY (message_id, recipient)
+) STRICT, WITHOUT ROWID;
