@@ -53,7 +53,9 @@ func seed(t *testing.T, db *sqlite.DB) {
 		t.Fatal(err)
 	}
 	audit := consent.AuditEntry{At: t0, Actor: "admin@contoso.com", Action: consent.ActionPreference, Target: "ann@fabrikam.com"}
+	// Bob's DO_NOT_ALLOW, set after m1 was sent to him, stops its tracking (the untracked table).
 	if err := db.AddPreferences(ctx, []consent.Entry{{Target: "ann@fabrikam.com", Preference: consent.Allow, At: t0, By: "admin@contoso.com",
+		Source: consent.SourceAdmin}, {Target: "bob@fabrikam.com", Preference: consent.DoNotAllow, At: t0, By: "admin@contoso.com",
 		Source: consent.SourceAdmin}}, []consent.AuditEntry{audit}); err != nil {
 		t.Fatal(err)
 	}
