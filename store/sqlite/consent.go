@@ -106,9 +106,9 @@ func (db *DB) AddPreferences(ctx context.Context, entries []consent.Entry, audit
 // stopTracking marks every message sent to e's target (an address, or every address of a domain) so
 // that its events for that recipient, or all of them for a shared render, are no longer recorded.
 func stopTracking(ctx context.Context, tx *sql.Tx, e consent.Entry) error {
-	match := "r.email = ?1" // recipients are stored normalised, in lower case
+	match := "r.email = ?1" // recipients are stored normalised, in lower case (index recipients_email)
 	if !strings.Contains(e.Target, "@") {
-		match = "substr(r.email, -length(?1) - 1) = '@' || ?1"
+		match = "substr(r.email, instr(r.email, '@') + 1) = ?1" // index recipients_domain
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO untracked (message_id, recipient, since)
 		SELECT r.message_id, CASE WHEN m.individual THEN r.idx ELSE -1 END, ?2
