@@ -3,7 +3,6 @@ package mongo
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
@@ -90,13 +89,9 @@ func (db *DB) AddAttachment(ctx context.Context, a attachments.Attachment) (atta
 
 // Attachment implements attachments.Store.
 func (db *DB) Attachment(ctx context.Context, id string) (attachments.Attachment, error) {
-	var x attachmentDoc
-	err := db.c("attachments").FindOne(ctx, bson.D{{Key: "id", Value: id}}).Decode(&x)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return attachments.Attachment{}, fmt.Errorf("mongo: attachment %s: %w", id, followed.ErrNotFound)
-	}
+	x, err := one[attachmentDoc](ctx, db.c("attachments"), bson.D{{Key: "id", Value: id}}, "attachment "+id, followed.ErrNotFound)
 	if err != nil {
-		return attachments.Attachment{}, fail("attachment "+id, err)
+		return attachments.Attachment{}, err
 	}
 	return x.attachment(), nil
 }

@@ -217,6 +217,20 @@ func all[T any](ctx context.Context, coll *mdb.Collection, filter any, opts ...o
 	return out, nil
 }
 
+// one decodes the document filter selects into a T; notFound (wrapped, naming what) when there is
+// none, a failure marked by fail otherwise.
+func one[T any](ctx context.Context, coll *mdb.Collection, filter any, what string, notFound error) (T, error) {
+	var x T
+	err := coll.FindOne(ctx, filter).Decode(&x)
+	if errors.Is(err, mdb.ErrNoDocuments) {
+		return x, fmt.Errorf("mongo: %s: %w", what, notFound)
+	}
+	if err != nil {
+		return x, fail(what, err)
+	}
+	return x, nil
+}
+
 // aggregate runs a pipeline and decodes every result into a T.
 func aggregate[T any](ctx context.Context, coll *mdb.Collection, pipeline any) ([]T, error) {
 	cur, err := coll.Aggregate(ctx, pipeline)

@@ -74,13 +74,9 @@ func (db *DB) CreateJob(ctx context.Context, j delivery.Job) error {
 
 // Job implements delivery.Store.
 func (db *DB) Job(ctx context.Context, messageID string) (delivery.Job, error) {
-	var x jobDoc
-	err := db.c("delivery_jobs").FindOne(ctx, jobKey(messageID)).Decode(&x)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return delivery.Job{}, fmt.Errorf("mongo: job %s: %w", messageID, followed.ErrNotFound)
-	}
+	x, err := one[jobDoc](ctx, db.c("delivery_jobs"), jobKey(messageID), "job "+messageID, followed.ErrNotFound)
 	if err != nil {
-		return delivery.Job{}, fail("job "+messageID, err)
+		return delivery.Job{}, err
 	}
 	return x.job(), nil
 }
@@ -331,13 +327,9 @@ func (db *DB) MarkOutboxSent(ctx context.Context, id string, at time.Time) error
 
 // OutboxEntry implements delivery.OutboxStore.
 func (db *DB) OutboxEntry(ctx context.Context, id string) (delivery.OutboxEntry, error) {
-	var x outboxDoc
-	err := db.c("outbox").FindOne(ctx, bson.D{{Key: "id", Value: id}}).Decode(&x)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return delivery.OutboxEntry{}, fmt.Errorf("mongo: outbox entry %s: %w", id, followed.ErrNotFound)
-	}
+	x, err := one[outboxDoc](ctx, db.c("outbox"), bson.D{{Key: "id", Value: id}}, "outbox entry "+id, followed.ErrNotFound)
 	if err != nil {
-		return delivery.OutboxEntry{}, fail("outbox entry "+id, err)
+		return delivery.OutboxEntry{}, err
 	}
 	return x.entry()
 }

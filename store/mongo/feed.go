@@ -302,13 +302,9 @@ func (db *DB) CreateEndpoint(ctx context.Context, ep feed.Endpoint) error {
 
 // Endpoint implements feed.Store.
 func (db *DB) Endpoint(ctx context.Context, id string) (feed.Endpoint, error) {
-	var x endpointDoc
-	err := db.c("feed_endpoints").FindOne(ctx, byID(id)).Decode(&x)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return feed.Endpoint{}, fmt.Errorf("mongo: endpoint %s: %w", id, followed.ErrNotFound)
-	}
+	x, err := one[endpointDoc](ctx, db.c("feed_endpoints"), byID(id), "endpoint "+id, followed.ErrNotFound)
 	if err != nil {
-		return feed.Endpoint{}, fail("endpoint "+id, err)
+		return feed.Endpoint{}, err
 	}
 	return x.endpoint(), nil
 }

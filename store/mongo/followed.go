@@ -122,13 +122,9 @@ var byIdx = options.Find().SetSort(bson.D{{Key: "idx", Value: 1}})
 
 // Message implements followed.Store.
 func (db *DB) Message(ctx context.Context, id string) (followed.Message, error) {
-	var doc messageDoc
-	err := db.c("messages").FindOne(ctx, bson.D{{Key: "id", Value: id}}).Decode(&doc)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return followed.Message{}, fmt.Errorf("mongo: message %s: %w", id, followed.ErrNotFound)
-	}
+	doc, err := one[messageDoc](ctx, db.c("messages"), bson.D{{Key: "id", Value: id}}, "message "+id, followed.ErrNotFound)
 	if err != nil {
-		return followed.Message{}, fail("message "+id, err)
+		return followed.Message{}, err
 	}
 	m, err := doc.message()
 	if err != nil {

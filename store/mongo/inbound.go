@@ -211,13 +211,9 @@ func (db *DB) SaveInboxSubscription(ctx context.Context, s inbound.Subscription)
 
 // InboxSubscription implements inbound.Store.
 func (db *DB) InboxSubscription(ctx context.Context, id string) (inbound.Subscription, error) {
-	var x subscriptionDoc
-	err := db.c("inbound_subscriptions").FindOne(ctx, byID(id)).Decode(&x)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return inbound.Subscription{}, fmt.Errorf("mongo: subscription %s: %w", id, followed.ErrNotFound)
-	}
+	x, err := one[subscriptionDoc](ctx, db.c("inbound_subscriptions"), byID(id), "subscription "+id, followed.ErrNotFound)
 	if err != nil {
-		return inbound.Subscription{}, fail("subscription "+id, err)
+		return inbound.Subscription{}, err
 	}
 	return x.subscription(), nil
 }

@@ -2,13 +2,11 @@ package mongo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/engage-email/engage/recommend"
@@ -270,13 +268,9 @@ func (db *DB) CreateTemplate(ctx context.Context, t recommend.Template) error {
 
 // Template implements recommend.Templates.
 func (db *DB) Template(ctx context.Context, id string) (recommend.Template, error) {
-	var t templateDoc
-	err := db.c("templates").FindOne(ctx, bson.D{{Key: "id", Value: id}}).Decode(&t)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return recommend.Template{}, fmt.Errorf("mongo: template %s: %w", id, recommend.ErrNotFound)
-	}
+	t, err := one[templateDoc](ctx, db.c("templates"), bson.D{{Key: "id", Value: id}}, "template "+id, recommend.ErrNotFound)
 	if err != nil {
-		return recommend.Template{}, fail("template "+id, err)
+		return recommend.Template{}, err
 	}
 	return t.template(), nil
 }
