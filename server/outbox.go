@@ -64,17 +64,27 @@ func (s *Server) outboxList(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// outboxMail serves a sent mail's body exactly as rendered for its recipient. Mail clients run no
-// script, so neither does this page: it is sandboxed, while images (the pixel) and links work.
-func (s *Server) outboxMail(w http.ResponseWriter, r *http.Request) {
+// outboxEntry reads the mail the path names, or answers why it cannot (404, or 503 while the store
+// cannot be read) and reports false.
+func (s *Server) outboxEntry(w http.ResponseWriter, r *http.Request) (delivery.OutboxEntry, bool) {
 	e, err := s.deps.Resolver.LocalOutbox.Entry(r.Context(), r.PathValue("id"))
 	if errors.Is(err, followed.ErrNotFound) {
 		http.Error(w, "no such mail in the outbox", http.StatusNotFound)
-		return
+		return e, false
 	}
 	if err != nil {
 		s.deps.Log.ErrorContext(r.Context(), "outbox mail not read", "err", err)
 		http.Error(w, "the outbox cannot be read right now", http.StatusServiceUnavailable)
+		return e, false
+	}
+	return e, true
+}
+
+// outboxMail serves a sent mail's body exactly as rendered for its recipient. Mail clients run no
+// script, so neither does this page: it is sandboxed, while images (the pixel) and links work.
+func (s *Server) outboxMail(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.outboxEntry(w, r)
+	if !ok {
 		return
 	}
 	h := w.Header()

@@ -24,14 +24,8 @@ func (s *Server) outboxInboundRoutes(mux *http.ServeMux) {
 }
 
 func (s *Server) outboxInbound(w http.ResponseWriter, r *http.Request, kind string) {
-	e, err := s.deps.Resolver.LocalOutbox.Entry(r.Context(), r.PathValue("id"))
-	if errors.Is(err, followed.ErrNotFound) {
-		http.Error(w, "no such mail in the outbox", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		s.deps.Log.ErrorContext(r.Context(), "outbox mail not read", "err", err)
-		http.Error(w, "the outbox cannot be read right now", http.StatusServiceUnavailable)
+	e, ok := s.outboxEntry(w, r)
+	if !ok {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
