@@ -1,7 +1,6 @@
 package m365
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -183,15 +182,9 @@ func (c *Client) uploadRanges(ctx context.Context, uploadURL string, size int64,
 
 // putRange sends one range without a bearer token (the upload URL carries its own) and uncompressed.
 func (c *Client) putRange(ctx context.Context, uploadURL string, start int64, b []byte, size int64) (int, error) {
-	req, err := http.NewRequestWithContext(uncompressed(ctx), http.MethodPut, uploadURL, bytes.NewReader(b))
+	resp, err := c.sendRange(uncompressed(ctx), uploadURL, start, b, size)
 	if err != nil {
-		return 0, fmt.Errorf("range request: %w", err)
-	}
-	req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+int64(len(b))-1, size))
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("range from %d: %w", start, err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {

@@ -128,15 +128,9 @@ func (c *Client) uploadSlices(ctx context.Context, uploadURL string, size int64,
 // putSlice sends one slice, without a bearer token: the upload URL carries its own authorisation.
 func (c *Client) putSlice(ctx context.Context, uploadURL string, start int64, slice []byte, size int64,
 	done *driveItem, progress *uploadProgress) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, uploadURL, bytes.NewReader(slice))
+	resp, err := c.sendRange(ctx, uploadURL, start, slice, size)
 	if err != nil {
-		return 0, fmt.Errorf("slice request: %w", err)
-	}
-	req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+int64(len(slice))-1, size))
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("slice at %d: %w", start, err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -146,6 +140,22 @@ func (c *Client) putSlice(ctx context.Context, uploadURL string, start int64, sl
 		return resp.StatusCode, decodeJSON(resp.Body, progress)
 	}
 	return resp.StatusCode, responseError(fmt.Sprintf("upload bytes from %d", start), resp)
+}
+
+// sendRange PUTs b as the bytes of an upload session from start, of size in all: the request both
+// OneDrive's and Exchange's upload sessions take. The caller closes the response body.
+func (c *Client) sendRange(ctx context.Context, uploadURL string, start int64, b []byte, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, uploadURL, bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("range request: %w", err)
+	}
+	req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+int64(len(b))-1, size))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("range from %d: %w", start, err)
+	}
+	return resp, nil
 }
 
 // uploadProgress is an upload session's state: the byte ranges it is still missing.
