@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph/model"
 )
@@ -48,48 +49,24 @@ func (r *followedMessageResolver) ScheduledAt(ctx context.Context, obj *model.Fo
 }
 
 func (r *mutationResolver) SendMessage(ctx context.Context, id string, at *time.Time) (*model.FollowedMessage, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.deliveryService()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := svc.Send(ctx, who, id, optionalTime(at)); err != nil {
-		return nil, err
-	}
-	return r.afterDelivery(ctx, who, id)
+	return r.deliver(ctx, id, func(svc *delivery.Service, who auth.Identity) error {
+		_, err := svc.Send(ctx, who, id, optionalTime(at))
+		return err
+	})
 }
 
 func (r *mutationResolver) CancelScheduledSend(ctx context.Context, id string) (*model.FollowedMessage, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.deliveryService()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := svc.Cancel(ctx, who, id); err != nil {
-		return nil, err
-	}
-	return r.afterDelivery(ctx, who, id)
+	return r.deliver(ctx, id, func(svc *delivery.Service, who auth.Identity) error {
+		_, err := svc.Cancel(ctx, who, id)
+		return err
+	})
 }
 
 func (r *mutationResolver) RescheduleSend(ctx context.Context, id string, at time.Time) (*model.FollowedMessage, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.deliveryService()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := svc.Reschedule(ctx, who, id, at); err != nil {
-		return nil, err
-	}
-	return r.afterDelivery(ctx, who, id)
+	return r.deliver(ctx, id, func(svc *delivery.Service, who auth.Identity) error {
+		_, err := svc.Reschedule(ctx, who, id, at)
+		return err
+	})
 }
 
 func (r *queryResolver) Outbox(ctx context.Context, first *int) ([]*model.OutboxMail, error) {

@@ -22,6 +22,23 @@ func (r *Resolver) sendStatus(ctx context.Context, obj *model.FollowedMessage) (
 	return memoizedJob(ctx, obj.ID, func() (delivery.Job, error) { return r.Delivery.Status(ctx, obj.ID) })
 }
 
+// deliver runs a delivery mutation on message id for the caller and answers with the message as it
+// then stands.
+func (r *Resolver) deliver(ctx context.Context, id string, do func(*delivery.Service, auth.Identity) error) (*model.FollowedMessage, error) {
+	who, err := auth.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := r.deliveryService()
+	if err != nil {
+		return nil, err
+	}
+	if err := do(svc, who); err != nil {
+		return nil, err
+	}
+	return r.afterDelivery(ctx, who, id)
+}
+
 // afterDelivery answers a delivery mutation with the message as it now stands.
 func (r *Resolver) afterDelivery(ctx context.Context, who auth.Identity, id string) (*model.FollowedMessage, error) {
 	m, err := r.Followed.Message(ctx, who, id)
