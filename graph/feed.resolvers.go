@@ -9,17 +9,12 @@ import (
 	"context"
 	"time"
 
-	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/graph/model"
 )
 
 func (r *mutationResolver) RegisterWebhook(ctx context.Context, input model.RegisterWebhookInput) (*model.WebhookEndpoint, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.feedService()
+	svc, who, err := r.feedCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -41,11 +36,7 @@ func (r *mutationResolver) RegisterWebhook(ctx context.Context, input model.Regi
 }
 
 func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input model.UpdateWebhookInput) (*model.WebhookEndpoint, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.feedService()
+	svc, who, err := r.feedCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -62,11 +53,7 @@ func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input m
 }
 
 func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return false, err
-	}
-	svc, err := r.feedService()
+	svc, who, err := r.feedCaller(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -77,11 +64,7 @@ func (r *mutationResolver) DeleteWebhook(ctx context.Context, id string) (bool, 
 }
 
 func (r *queryResolver) Responses(ctx context.Context, since *string, first *int, categories []model.ResponseCategory, includeMachine *bool) (*model.ResponsePage, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.feedService()
+	svc, who, err := r.feedCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +87,7 @@ func (r *queryResolver) Responses(ctx context.Context, since *string, first *int
 }
 
 func (r *queryResolver) WebhookEndpoints(ctx context.Context) ([]*model.WebhookEndpoint, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.feedService()
+	svc, who, err := r.feedCaller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +103,7 @@ func (r *queryResolver) WebhookEndpoints(ctx context.Context) ([]*model.WebhookE
 }
 
 func (r *queryResolver) WebhookDeliveries(ctx context.Context, endpointID string, first *int) ([]*model.WebhookDelivery, error) {
-	who, err := auth.FromContext(ctx)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := r.feedService()
+	svc, who, err := r.feedCaller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,19 +1,25 @@
 package graph
 
 import (
+	"context"
 	"fmt"
 	"time"
 
+	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/graph/model"
 )
 
-// feedService is the response feed, or an error when the store in use does not have it.
-func (r *Resolver) feedService() (*feed.Service, error) {
-	if r.Feed == nil {
-		return nil, fmt.Errorf("%w: the response feed needs the embedded store on this server", ErrUnavailable)
+// feedCaller is the response feed and who is asking of it, or why neither can be had.
+func (r *Resolver) feedCaller(ctx context.Context) (*feed.Service, auth.Identity, error) {
+	who, err := auth.FromContext(ctx)
+	if err != nil {
+		return nil, who, err
 	}
-	return r.Feed, nil
+	if r.Feed == nil {
+		return nil, who, fmt.Errorf("%w: the response feed is not configured on this server", ErrUnavailable)
+	}
+	return r.Feed, who, nil
 }
 
 func responseRecord(rec feed.Record) *model.ResponseRecord {
