@@ -2,8 +2,6 @@ package delivery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,9 +48,7 @@ type Service struct {
 // New returns a Service; run its worker with Run.
 func New(store Store, messages Messages, mailer Mailer, opts Options) *Service {
 	if opts.Instance == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		opts.Instance = "engage-" + hex.EncodeToString(b[:])
+		opts.Instance = "engage-" + followed.NewID(time.Now())
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 2 * time.Minute

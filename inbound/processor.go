@@ -2,8 +2,6 @@ package inbound
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,9 +48,7 @@ type Processor struct {
 // NewProcessor returns a processor; mailbox may be nil (local mode: only raw mail is processed).
 func NewProcessor(store Store, events Events, suppress Suppressor, mailbox Mailbox, opts Options) *Processor {
 	if opts.Instance == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		opts.Instance = "inbound-" + hex.EncodeToString(b[:])
+		opts.Instance = "inbound-" + followed.NewID(time.Now())
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 2 * time.Minute

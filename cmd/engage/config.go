@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/followed"
 )
 
 // config is every setting Engage reads, once, from the environment.
@@ -38,6 +40,9 @@ type config struct {
 	LogLevel             string
 	PprofAddr            string // loopback host:port for runtime profiles; "" serves none
 	MetricsAddr          string // host:port serving /metrics for Prometheus; "" serves none
+	// Instance names this process on the store's leases and in its log lines, so that an operator of
+	// several instances sees which one holds a job; "" takes the host name and a unique suffix at start.
+	Instance string
 	// Microsoft 365: with a tenant id Engage runs in tenant mode (Entra ID sign-in, mail through Graph).
 	TenantID, ClientID, ClientSecret string
 	ClientCertificate                string // PEM file: certificate and private key, instead of the secret
@@ -134,6 +139,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	str("ENGAGE_LOG_LEVEL", &c.LogLevel)
 	str("ENGAGE_PPROF_ADDR", &c.PprofAddr)
 	str("ENGAGE_METRICS_ADDR", &c.MetricsAddr)
+	str("ENGAGE_INSTANCE", &c.Instance)
+	if c.Instance == "" {
+		c.Instance = instanceName()
+	}
 	str("ENGAGE_MACHINE_RULES", &c.MachineRules)
 	str("ENGAGE_TENANT_ID", &c.TenantID)
 	str("ENGAGE_CLIENT_ID", &c.ClientID)
@@ -188,6 +197,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if err := c.checkMetricsAddr(); err != nil {
 		errs = append(errs, err)
 	}
+	if len(c.Instance) > 100 || strings.ContainsFunc(c.Instance, func(r rune) bool { return r < '!' || r > '~' }) {
+		errs = append(errs, fmt.Errorf("ENGAGE_INSTANCE=%q: want at most 100 printable characters without spaces", c.Instance))
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -197,6 +209,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// instanceName is the default ENGAGE_INSTANCE: the host name, which an operator recognises, and a
+// unique suffix, since two processes on one host must not share leases.
+func instanceName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "engage"
+	}
+	return host + "-" + followed.NewID(time.Now())
 }
 
 // checkTenant validates the Microsoft 365 settings: all or nothing, so a half-configured tenant never

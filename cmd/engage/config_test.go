@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,20 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad grace", env: map[string]string{"ENGAGE_SHUTDOWN_GRACE": "-1s"}, wantErr: "ENGAGE_SHUTDOWN_GRACE"},
 		{name: "bad log level", env: map[string]string{"ENGAGE_LOG_LEVEL": "loud"}, wantErr: "ENGAGE_LOG_LEVEL"},
 		{name: "pprof on loopback", env: map[string]string{"ENGAGE_PPROF_ADDR": "127.0.0.1:6060"}},
+		{name: "an instance named", env: map[string]string{"ENGAGE_INSTANCE": "eu-west-2"}, check: func(t *testing.T, c config) {
+			if c.Instance != "eu-west-2" {
+				t.Fatalf("Instance = %q", c.Instance)
+			}
+		}},
+		{name: "an instance unnamed gets the host name and a unique suffix", check: func(t *testing.T, c config) {
+			other, _ := loadConfig(func(string) string { return "" })
+			host, _ := os.Hostname()
+			if !strings.HasPrefix(c.Instance, host+"-") || c.Instance == other.Instance {
+				t.Fatalf("Instance = %q and %q, want %s-<unique>", c.Instance, other.Instance, host)
+			}
+		}},
+		{name: "an instance name with a space", env: map[string]string{"ENGAGE_INSTANCE": "eu west"}, wantErr: "ENGAGE_INSTANCE"},
+		{name: "an instance name too long", env: map[string]string{"ENGAGE_INSTANCE": strings.Repeat("x", 101)}, wantErr: "ENGAGE_INSTANCE"},
 		{name: "pprof off loopback refused", env: map[string]string{"ENGAGE_PPROF_ADDR": "0.0.0.0:6060"}, wantErr: "ENGAGE_PPROF_ADDR"},
 		{name: "metrics off by default", check: func(t *testing.T, c config) {
 			if c.MetricsAddr != "" {

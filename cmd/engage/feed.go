@@ -21,7 +21,7 @@ func startFeed(ctx context.Context, cfg config, store followed.Store, recorder *
 		log.Warn("feed: this store keeps no response feed; responses and webhooks are unavailable")
 		return nil, optOuts, func() {}
 	}
-	svc = feed.NewService(fs, feed.Options{Destinations: feed.Destinations{AllowHTTP: cfg.WebhookAllowHTTP,
+	svc = feed.NewService(fs, feed.Options{Instance: cfg.Instance, Destinations: feed.Destinations{AllowHTTP: cfg.WebhookAllowHTTP,
 		AllowPrivate: cfg.WebhookAllowPrivate}, Alerts: alertSvc, Admins: cfg.Admins, Log: log})
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()

@@ -25,7 +25,7 @@ func startInbound(ctx context.Context, cfg config, db backend, consents *consent
 		}
 		mailbox = m365.NewInbox(client)
 	}
-	proc := inbound.NewProcessor(db, db, consents, mailbox, inbound.Options{Log: log})
+	proc := inbound.NewProcessor(db, db, consents, mailbox, inbound.Options{Instance: cfg.Instance, Log: log})
 	var mgr *inbound.Manager
 	if mailbox != nil {
 		base := strings.TrimRight(cfg.PublicURL, "/")

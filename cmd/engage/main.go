@@ -42,7 +42,8 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
-	log := slog.New(server.LogHandler{Handler: slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})})
+	log := slog.New(server.LogHandler{Handler: slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})}).
+		With("instance", cfg.Instance)
 	// Prometheus metrics (ENGAGE_METRICS_ADDR) on a listener of their own, taken first: a busy port stops start-up.
 	var metrics *metricsEndpoint // nil serves none, and its methods do nothing
 	if cfg.MetricsAddr != "" {
@@ -89,7 +90,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	defer spool.Close()
 	// Alerts: first opens arrive from the recorder's commits; reminders, replies and clicks from its own
 	// loops, which stop with ctx; every instance tails the stored alerts for its subscribers.
-	alertSvc := alerts.New(db, db, alerts.Options{Log: log})
+	alertSvc := alerts.New(db, db, alerts.Options{Instance: cfg.Instance, Log: log})
 	if err := alertSvc.Start(ctx); err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	sends, waitSends := startDelivery(ctx, db, md, files, consents, log)
+	sends, waitSends := startDelivery(ctx, cfg.Instance, db, md, files, consents, log)
 	defer waitSends()
 	// Tenant mode: colleagues' time zones from their mailbox settings, for send-time recommendations.
 	waitZones, err := startMailboxZones(ctx, cfg, db, md, log)

@@ -49,8 +49,9 @@ func newMode(ctx context.Context, cfg config, db backend, httpClient *http.Clien
 
 // startDelivery runs the send worker until ctx ends, attaching files from the attachment store; the
 // returned wait lets a send under way finish before the store closes.
-func startDelivery(ctx context.Context, db backend, m mode, files delivery.Files, gate followed.Gate, log *slog.Logger) (*delivery.Service, func()) {
-	sends := delivery.New(db, db, m.mailer, delivery.Options{Files: files, Gate: gate, Log: log})
+func startDelivery(ctx context.Context, instance string, db backend, m mode, files delivery.Files, gate followed.Gate,
+	log *slog.Logger) (*delivery.Service, func()) {
+	sends := delivery.New(db, db, m.mailer, delivery.Options{Instance: instance, Files: files, Gate: gate, Log: log})
 	done := make(chan struct{})
 	go func() { defer close(done); sends.Run(ctx) }()
 	return sends, func() { <-done }
