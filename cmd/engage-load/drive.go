@@ -66,7 +66,7 @@ func drive(ctx context.Context, name string, urls []string, kind string, concurr
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
-		go func() {
+		go labelled("load: "+name, func() {
 			defer wg.Done()
 			me := &workers[w]
 			me.lat = make([]time.Duration, 0, 4096)
@@ -95,7 +95,7 @@ func drive(ctx context.Context, name string, urls []string, kind string, concurr
 				me.ok++
 				me.lat = append(me.lat, time.Since(t0))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	r := result{name: name, elapsed: time.Since(start)}

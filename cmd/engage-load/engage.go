@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/engage-email/engage/auth"
@@ -55,7 +56,7 @@ func startEngage(ctx context.Context, dir string) (*engage, error) {
 	}
 	rec := followed.NewRecorder(db, followed.RecorderOptions{Log: log, Spool: spool})
 	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
-	go rec.Run(recCtx)
+	go labelled("engage", func() { rec.Run(recCtx) })
 	srv, err := server.New(server.Options{}, server.Deps{Log: log, Auth: auth.NewLocal(nil), Ready: db.Ping,
 		Resolver: &graph.Resolver{Followed: svc}, Keys: keys, Devices: devices, Recorder: rec})
 	if err != nil {
@@ -66,7 +67,7 @@ func startEngage(ctx context.Context, dir string) (*engage, error) {
 	}
 	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan struct{})
-	go func() { defer close(served); srv.Serve(srvCtx, ln, 5*time.Second) }()
+	go labelled("engage", func() { defer close(served); srv.Serve(srvCtx, ln, 5*time.Second) })
 	return &engage{addr: addr, recorder: rec, stop: func() {
 		stopSrv()
 		<-served
@@ -107,7 +108,7 @@ func startBare(ctx context.Context) (*bare, error) {
 		http.Redirect(w, r, "https://example.com/offer", http.StatusFound)
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	go hs.Serve(ln)
+	go labelled("bare", func() { hs.Serve(ln) })
 	return &bare{addr: ln.Addr().String(), stop: func() { hs.Close() }}, nil
 }
 
@@ -117,6 +118,13 @@ func (b *bare) urls(kind string) []string {
 		p = "/t/c/bare"
 	}
 	return []string{"http://" + b.addr + p}
+}
+
+// labelled runs fn with the profiler label side=who; goroutines fn starts (a server's connections, the
+// store's writer) inherit it, so a -cpuprofile splits the machine's time between the two servers and
+// the load itself ("go tool pprof -tags").
+func labelled(who string, fn func()) {
+	pprof.Do(context.Background(), pprof.Labels("side", who), func(context.Context) { fn() })
 }
 
 func loopbackAddr(addr string) error {
