@@ -211,7 +211,7 @@ func storedAgents(t *testing.T, dataDir string) map[string]bool {
 	}
 	var events, counted int
 	if err := db.QueryRow(`SELECT (SELECT count(*) FROM events),
-		(SELECT coalesce(sum(opens + machine_opens + clicks + machine_clicks), 0) FROM messages)`).Scan(&events, &counted); err != nil {
+		(SELECT coalesce(sum(opens + machine_opens + clicks + machine_clicks), 0) FROM counters)`).Scan(&events, &counted); err != nil {
 		t.Fatal(err)
 	}
 	if events != counted {

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/engage-email/engage/store"
@@ -10,11 +12,17 @@ import (
 
 var _ store.Dumper = (*DB)(nil)
 
+// counterColumns are the columns of the counters table other than its key. The dump folds them into
+// the messages rows, as the other backend keeps them: how this store lays a message out is its own
+// business, and a dump of it reads like any other.
+var counterColumns = []string{"opens", "unique_opens", "first_opened_at", "last_opened_at", "clicks",
+	"unique_clicks", "attachment_opens", "replies", "machine_opens", "machine_clicks"}
+
 // Tables implements store.Dumper: every data table in the order the migrations created them, so
-// messages come before the rows that name them.
+// messages come before the rows that name them; counters travel inside messages.
 func (db *DB) Tables(ctx context.Context) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY rowid`)
+		AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'counters') ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tables: %w", err)
 	}
@@ -49,7 +57,11 @@ func (db *DB) Export(ctx context.Context, table string, fn func(store.Row) error
 	if err := db.checkTable(ctx, table); err != nil {
 		return err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT * FROM "`+table+`"`)
+	query := `SELECT * FROM "` + table + `"`
+	if table == "messages" {
+		query = "SELECT messages.*, " + strings.Join(counterColumns, ", ") + " FROM " + withCounters
+	}
+	rows, err := db.read.QueryContext(ctx, query)
 	if err != nil {
 		return fmt.Errorf("sqlite: export %s: %w", table, err)
 	}
@@ -95,24 +107,46 @@ func (db *DB) Import(ctx context.Context, table string, rows []store.Row) error 
 	}
 	defer tx.Rollback()
 	for i, r := range rows {
-		cols := make([]string, 0, len(r))
-		args := make([]any, 0, len(r))
-		for c, v := range r {
-			if strings.ContainsAny(c, "\"`[]; ") {
-				return fmt.Errorf("sqlite: import %s: row %d: bad column name %q", table, i, c)
+		var counters store.Row
+		if table == "messages" {
+			counters = store.Row{"message_id": r["id"]}
+			r = maps.Clone(r)
+			for _, c := range counterColumns {
+				if v, ok := r[c]; ok {
+					counters[c] = v
+					delete(r, c)
+				}
 			}
-			cols = append(cols, `"`+c+`"`)
-			args = append(args, v)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO "`+table+`" (`+strings.Join(cols, ",")+`) VALUES (`+
-			strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",")+`)`, args...); err != nil {
+		if err := insertRow(ctx, tx, table, r); err != nil {
 			return fmt.Errorf("sqlite: import %s: row %d: %w", table, i, err)
+		}
+		if counters != nil {
+			if err := insertRow(ctx, tx, "counters", counters); err != nil {
+				return fmt.Errorf("sqlite: import %s: row %d: counters: %w", table, i, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: import %s: commit: %w", table, err)
 	}
 	return nil
+}
+
+// insertRow inserts r into table, replacing a row with the same key.
+func insertRow(ctx context.Context, tx *sql.Tx, table string, r store.Row) error {
+	cols := make([]string, 0, len(r))
+	args := make([]any, 0, len(r))
+	for c, v := range r {
+		if strings.ContainsAny(c, "\"`[]; ") {
+			return fmt.Errorf("bad column name %q", c)
+		}
+		cols = append(cols, `"`+c+`"`)
+		args = append(args, v)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO "`+table+`" (`+strings.Join(cols, ",")+`) VALUES (`+
+		strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",")+`)`, args...)
+	return err
 }
 
 // Count implements store.Dumper.

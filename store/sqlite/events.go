@@ -321,14 +321,14 @@ func insertAudienceSQL(n int) string {
 
 func updateCountersSQL(n int) string {
 	return `WITH d(id, o, uo, c, uc, ao, r, mo, mc, fo, lo) AS (VALUES ` + placeholders(n, 11) + `)
-			UPDATE messages SET opens = opens + d.o, unique_opens = unique_opens + d.uo, clicks = clicks + d.c,
+			UPDATE counters SET opens = opens + d.o, unique_opens = unique_opens + d.uo, clicks = clicks + d.c,
 				unique_clicks = unique_clicks + d.uc, attachment_opens = attachment_opens + d.ao, replies = replies + d.r,
 				machine_opens = machine_opens + d.mo, machine_clicks = machine_clicks + d.mc,
 				first_opened_at = CASE WHEN d.fo = 0 THEN first_opened_at
 					WHEN first_opened_at IS NULL OR first_opened_at > d.fo THEN d.fo ELSE first_opened_at END,
 				last_opened_at = CASE WHEN d.lo = 0 THEN last_opened_at
 					WHEN last_opened_at IS NULL OR last_opened_at < d.lo THEN d.lo ELSE last_opened_at END
-			FROM d WHERE messages.id = d.id`
+			FROM d WHERE counters.message_id = d.id`
 }
 
 func updateLinksSQL(n int) string {

@@ -31,6 +31,9 @@ func (db *DB) CreateMessage(ctx context.Context, m followed.Message) error {
 		string(warnings), m.CreatedAt.UnixMilli()); err != nil {
 		return fmt.Errorf("sqlite: create message %s: %w", m.ID, err)
 	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO counters (message_id) VALUES (?)`, m.ID); err != nil {
+		return fmt.Errorf("sqlite: create message %s: counters: %w", m.ID, err)
+	}
 	for i, r := range m.Recipients {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO recipients (message_id, idx, email, name, kind) VALUES (?,?,?,?,?)`,
 			m.ID, i, r.Email, r.Name, string(r.Kind)); err != nil {
@@ -54,6 +57,10 @@ func (db *DB) CreateMessage(ctx context.Context, m followed.Message) error {
 	}
 	return nil
 }
+
+// withCounters is the messages table joined with the counters kept apart from it (see migration 0016);
+// no column name is in both, so queries name either table's columns bare.
+const withCounters = "messages JOIN counters ON counters.message_id = messages.id"
 
 const messageColumns = `id, owner, subject, individual, following, not_followed_reason, template_id, warnings,
 	created_at, opens, unique_opens, first_opened_at, last_opened_at, clicks, unique_clicks, attachment_opens,
@@ -82,7 +89,7 @@ func scanMessage(row interface{ Scan(...any) error }, extra ...any) (followed.Me
 // Message implements followed.Store.
 func (db *DB) Message(ctx context.Context, id string) (followed.Message, error) {
 	var html string
-	m, err := scanMessage(db.read.QueryRowContext(ctx, "SELECT "+messageColumns+", html FROM messages WHERE id = ?", id), &html)
+	m, err := scanMessage(db.read.QueryRowContext(ctx, "SELECT "+messageColumns+", html FROM "+withCounters+" WHERE id = ?", id), &html)
 	if errors.Is(err, sql.ErrNoRows) {
 		return followed.Message{}, fmt.Errorf("sqlite: message %s: %w", id, followed.ErrNotFound)
 	}
@@ -190,7 +197,7 @@ func (db *DB) Messages(ctx context.Context, q followed.MessageQuery) ([]followed
 		at := q.After.At.UnixMilli()
 		args = append(args, at, at, q.After.ID)
 	}
-	query := "SELECT " + messageColumns + " FROM messages"
+	query := "SELECT " + messageColumns + " FROM " + withCounters
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -273,13 +280,13 @@ func (db *DB) Summary(ctx context.Context, q followed.SummaryQuery) (followed.Su
 	err := db.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(unique_opens > 0), 0),
 		coalesce(sum(unique_clicks > 0), 0), coalesce(sum(replies > 0), 0), coalesce(sum(opens), 0),
 		coalesce(sum(clicks), 0), coalesce(sum(attachment_opens), 0), coalesce(sum(replies), 0)
-		FROM messages WHERE `+where, args...).Scan(&s.FollowedEmails, &s.OpenedEmails, &s.ClickedEmails,
+		FROM `+withCounters+` WHERE `+where, args...).Scan(&s.FollowedEmails, &s.OpenedEmails, &s.ClickedEmails,
 		&s.RepliedEmails, &s.Opens, &s.Clicks, &s.AttachmentOpens, &s.Replies)
 	if err != nil {
 		return s, fmt.Errorf("sqlite: summary: %w", err)
 	}
 	var opened int
-	if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM messages WHERE first_opened_at IS NOT NULL AND "+where,
+	if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM "+withCounters+" WHERE first_opened_at IS NOT NULL AND "+where,
 		args...).Scan(&opened); err != nil {
 		return s, fmt.Errorf("sqlite: summary: %w", err)
 	}
@@ -287,7 +294,7 @@ func (db *DB) Summary(ctx context.Context, q followed.SummaryQuery) (followed.Su
 		return s, nil
 	}
 	// The median needs the one or two middle values only; the index on created_at narrows the scan.
-	rows, err := db.read.QueryContext(ctx, `SELECT first_opened_at - created_at AS d FROM messages
+	rows, err := db.read.QueryContext(ctx, `SELECT first_opened_at - created_at AS d FROM `+withCounters+`
 		WHERE first_opened_at IS NOT NULL AND `+where+` ORDER BY d LIMIT ? OFFSET ?`,
 		append(args, 2-opened%2, (opened-1)/2)...)
 	if err != nil {

@@ -225,9 +225,9 @@ func settleAudience(ctx context.Context, tx *sql.Tx, k audienceKey) (gone bool, 
 // moveCounters takes a message's relabelled events out of its person's counters and into the machine
 // ones; when opens moved, its first and last open are read again from what remains a person's.
 func moveCounters(ctx context.Context, tx *sql.Tx, id string, d *relabelDelta) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE messages SET opens = max(0, opens - ?), machine_opens = machine_opens + ?,
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET opens = max(0, opens - ?), machine_opens = machine_opens + ?,
 		clicks = max(0, clicks - ?), machine_clicks = machine_clicks + ?, attachment_opens = max(0, attachment_opens - ?),
-		unique_opens = max(0, unique_opens - ?), unique_clicks = max(0, unique_clicks - ?) WHERE id = ?`,
+		unique_opens = max(0, unique_opens - ?), unique_clicks = max(0, unique_clicks - ?) WHERE message_id = ?`,
 		d.opens, d.opens, d.clicks, d.clicks, d.attachmentOpens, d.uniqueOpens, d.uniqueClicks, id); err != nil {
 		return err
 	}
@@ -236,12 +236,12 @@ func moveCounters(ctx context.Context, tx *sql.Tx, id string, d *relabelDelta) e
 	}
 	// Audience rows outlive the retention purge, so they bound the first and last open when the
 	// events themselves are gone.
-	_, err := tx.ExecContext(ctx, `UPDATE messages SET
+	_, err := tx.ExecContext(ctx, `UPDATE counters SET
 		first_opened_at = (SELECT min(at) FROM audience WHERE message_id = ?1 AND what = 'open'),
 		last_opened_at = (SELECT max(at) FROM (
 			SELECT at FROM events WHERE message_id = ?1 AND kind = 'OPENED' AND machine = 0
 			UNION ALL SELECT at FROM audience WHERE message_id = ?1 AND what = 'open'))
-		WHERE id = ?1`, id)
+		WHERE message_id = ?1`, id)
 	return err
 }
 
