@@ -14,15 +14,15 @@ import (
 // alerts_click_at) not withdrawn yet
 // and keeps those whose event is a machine's now: for a FIRST_OPEN alert under its FirstOpenKey (the
 // recipient index is the key's tail), the recipient's opens at the alert's time, all labelled machine
-// (index events_message_at); for a click or attachment alert, keyed "event:<id>", that event.
+// (event_index); for a click or attachment alert, keyed "event:<id>", that event.
 var relabelledAlertsSQL = `SELECT * FROM (
 	SELECT ` + prefixed("a.", alertColumns) + `, (SELECT m.reason FROM events m
-			WHERE m.message_id = a.message_id AND m.recipient = ` + keyRecipient + ` AND m.kind = 'OPENED'
-				AND m.at = a.at AND m.machine = 1 ORDER BY m.id LIMIT 1) AS reason
+			WHERE m.seq IN ` + eventsOf("a.message_id", "at = a.at") + ` AND m.recipient = ` + keyRecipient + `
+				AND m.kind = 'OPENED' AND m.machine = 1 ORDER BY m.id LIMIT 1) AS reason
 		FROM alerts a INDEXED BY alerts_first_open_at
 		WHERE a.kind = 'FIRST_OPEN' AND a.at >= ?1 AND a.key = 'first_open:' || a.message_id || ':' || ` + keyRecipient + `
-			AND NOT EXISTS (SELECT 1 FROM events p WHERE p.message_id = a.message_id AND p.recipient = ` + keyRecipient + `
-				AND p.kind = 'OPENED' AND p.at = a.at AND p.machine = 0)
+			AND NOT EXISTS (SELECT 1 FROM events p WHERE p.seq IN ` + eventsOf("a.message_id", "at = a.at") + `
+				AND p.recipient = ` + keyRecipient + ` AND p.kind = 'OPENED' AND p.machine = 0)
 	UNION ALL
 	SELECT ` + prefixed("a.", alertColumns) + `, e.reason
 		FROM alerts a INDEXED BY alerts_click_at JOIN events e ON e.id = substr(a.key, 7)

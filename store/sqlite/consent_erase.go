@@ -55,10 +55,15 @@ func placements(ctx context.Context, q interface {
 	return out, closeRows(rows)
 }
 
-// eventFilter selects the events (and audience rows) that are the address's in a placement: those of
-// its individual render, or all of a message sent to it alone.
-func eventFilter(p placement) (string, []any) {
+// audienceOf selects the audience rows that are the address's in a placement: those of its
+// individual render, or all of a message sent to it alone.
+func audienceOf(p placement) (string, []any) {
 	return "message_id = ? AND (recipient = ? OR recipient = -1)", []any{p.message, p.idx}
+}
+
+// eventsFilter selects the same placement's events, found by message through event_index.
+func eventsFilter(p placement) (string, []any) {
+	return "seq IN " + eventsOf("?", "") + " AND (recipient = ? OR recipient = -1)", []any{p.message, p.message, p.idx}
 }
 
 // ForgetRecipient implements consent.Eraser: the address's events, audience rows and individual
@@ -89,10 +94,11 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 	}
 	for _, p := range ps {
 		if p.attached {
-			where, args := eventFilter(p)
+			where, args := eventsFilter(p)
 			if err := exec(&events, "DELETE FROM events WHERE "+where, args...); err != nil {
 				return nil, fmt.Errorf("sqlite: forget recipient: events of %s: %w", p.message, err)
 			}
+			where, args = audienceOf(p)
 			if err := exec(&audience, "DELETE FROM audience WHERE "+where, args...); err != nil {
 				return nil, fmt.Errorf("sqlite: forget recipient: audience of %s: %w", p.message, err)
 			}
@@ -186,7 +192,7 @@ func (e followedEraser) RecipientData(ctx context.Context, email string) ([]cons
 		if !p.attached {
 			continue
 		}
-		where, args := eventFilter(p)
+		where, args := eventsFilter(p)
 		rows, err := e.db.read.QueryContext(ctx, `SELECT id, kind, at, url, ip, user_agent, device_type, device_os,
 			device_client FROM events WHERE `+where+" ORDER BY at", args...)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ type Options struct {
 	// Synchronous is NORMAL (survives a killed process; the default) or FULL (also survives power loss,
 	// at an fsync per commit).
 	Synchronous string
+	// IndexEvery is how often new events are indexed by message (see event_index.go); zero means
+	// every 500 ms.
+	IndexEvery time.Duration
 }
 
 // DB is an open store. Writes go through one connection, because SQLite has one writer and queueing
@@ -38,7 +42,7 @@ type DB struct {
 	path  string
 
 	stop    chan struct{}
-	stopped chan struct{}
+	running sync.WaitGroup // the checkpointer and the indexer
 
 	stmts map[string]*sql.Stmt // prepared at open on the one write connection; read-only after
 }
@@ -50,16 +54,23 @@ const checkpointEvery = time.Second
 
 // Open opens (creating if needed) the store at path and applies pending migrations.
 func Open(ctx context.Context, path string, opts Options) (*DB, error) {
-	sync := strings.ToUpper(opts.Synchronous)
-	if sync == "" {
-		sync = "NORMAL"
+	syncMode := strings.ToUpper(opts.Synchronous)
+	if syncMode == "" {
+		syncMode = "NORMAL"
 	}
-	if sync != "NORMAL" && sync != "FULL" {
+	if syncMode != "NORMAL" && syncMode != "FULL" {
 		return nil, fmt.Errorf("sqlite: synchronous must be NORMAL or FULL, not %q", opts.Synchronous)
+	}
+	indexEvery := opts.IndexEvery
+	if indexEvery < 0 {
+		return nil, fmt.Errorf("sqlite: index interval %s is negative", indexEvery)
+	}
+	if indexEvery == 0 {
+		indexEvery = defaultIndexEvery
 	}
 	dsn := func(txlock string) string {
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(" + sync + ")",
+		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(" + syncMode + ")",
 			"foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-16000)"} {
 			q.Add("_pragma", p)
 		}
@@ -78,18 +89,18 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	db := &DB{write: write, read: read, path: path, stop: make(chan struct{}), stopped: make(chan struct{})}
+	db := &DB{write: write, read: read, path: path, stop: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
-		close(db.stopped)
 		db.Close()
 		return nil, err
 	}
 	if err := db.prepare(ctx); err != nil {
-		close(db.stopped)
 		db.Close()
 		return nil, err
 	}
+	db.running.Add(2)
 	go db.checkpoints()
+	go db.indexer(indexEvery)
 	return db, nil
 }
 
@@ -104,14 +115,14 @@ func OpenTemp(t testing.TB) *DB {
 	return db
 }
 
-// Close stops the checkpointer and closes the store; closing twice is harmless.
+// Close stops the checkpointer and the indexer and closes the store; closing twice is harmless.
 func (db *DB) Close() error {
 	select {
 	case <-db.stop:
 	default:
 		close(db.stop)
 	}
-	<-db.stopped
+	db.running.Wait()
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -140,7 +151,7 @@ func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, er
 // checkpoints copies the WAL back into the database in the background. PASSIVE never blocks the
 // writer; if readers keep it from finishing, the next tick carries on.
 func (db *DB) checkpoints() {
-	defer close(db.stopped)
+	defer db.running.Done()
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
 	for {

@@ -19,10 +19,12 @@ var counterColumns = []string{"opens", "unique_opens", "first_opened_at", "last_
 	"unique_clicks", "attachment_opens", "replies", "machine_opens", "machine_clicks"}
 
 // Tables implements store.Dumper: every data table in the order the migrations created them, so
-// messages come before the rows that name them; counters travel inside messages.
+// messages come before the rows that name them; counters travel inside messages, and the event
+// index is derived from events, on import as by the indexer.
 func (db *DB) Tables(ctx context.Context) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'counters') ORDER BY rowid`)
+		AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'counters', 'event_index', 'event_index_state')
+		ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tables: %w", err)
 	}
@@ -124,6 +126,13 @@ func (db *DB) Import(ctx context.Context, table string, rows []store.Row) error 
 		if counters != nil {
 			if err := insertRow(ctx, tx, "counters", counters); err != nil {
 				return fmt.Errorf("sqlite: import %s: row %d: counters: %w", table, i, err)
+			}
+		}
+		// Indexed here whatever its seq: the indexer takes only events above what it has indexed.
+		if table == "events" {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_index (`+indexColumns+`)
+				SELECT `+indexColumns+` FROM events WHERE id = ?`, r["id"]); err != nil {
+				return fmt.Errorf("sqlite: import %s: row %d: index: %w", table, i, err)
 			}
 		}
 	}

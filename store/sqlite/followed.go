@@ -231,16 +231,23 @@ func (db *DB) Messages(ctx context.Context, q followed.MessageQuery) ([]followed
 
 // Events implements followed.Store.
 func (db *DB) Events(ctx context.Context, q followed.EventQuery) ([]followed.Event, error) {
-	query := `SELECT id, message_id, kind, at, recipient, link, url, ip, user_agent, method, device_type, device_os,
-		device_client, machine, reason, rule FROM events WHERE message_id = ?`
-	args := []any{q.MessageID}
+	// The indexed events walk event_index backwards from the cursor and stop at the limit; the newest,
+	// not indexed yet, come from the end of the events table.
+	cursor := "1"
+	args := []any{q.MessageID, q.Limit}
 	if q.After != nil {
-		at := q.After.At.UnixMilli()
-		query += " AND (at < ? OR (at = ? AND id < ?))"
-		args = append(args, at, at, q.After.ID)
+		cursor = "(at < ?3 OR (at = ?3 AND id < ?4))"
+		args = append(args, q.After.At.UnixMilli(), q.After.ID)
 	}
-	query += " ORDER BY at DESC, id DESC LIMIT ?"
-	args = append(args, q.Limit)
+	const columns = `e.id, e.message_id, e.kind, e.at, e.recipient, e.link, e.url, e.ip, e.user_agent, e.method,
+		e.device_type, e.device_os, e.device_client, e.machine, e.reason, e.rule`
+	query := `SELECT * FROM (
+		SELECT ` + columns + ` FROM (SELECT seq FROM event_index WHERE message_id = ?1 AND ` + cursor + `
+			ORDER BY at DESC, id DESC LIMIT ?2) x JOIN events e ON e.seq = x.seq
+		UNION ALL
+		SELECT ` + columns + ` FROM events e WHERE e.seq > (SELECT upto FROM event_index_state)
+			AND e.message_id = ?1 AND ` + cursor + `)
+		ORDER BY at DESC, id DESC LIMIT ?2`
 	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events of %s: %w", q.MessageID, err)

@@ -290,8 +290,8 @@ func (db *DB) AddSoftBounce(ctx context.Context, email, eventID string, at time.
 	if streak > 0 {
 		var engaged int
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recipients r JOIN events e
-			ON e.message_id = r.message_id AND e.recipient = r.idx
-			WHERE r.email = ? AND e.at > ? AND e.machine = 0 AND e.kind IN ('OPENED', 'REPLIED'))`,
+			ON e.seq IN `+eventsOf("r.message_id", "at > ?2")+` AND e.recipient = r.idx
+			WHERE r.email = ?1 AND e.machine = 0 AND e.kind IN ('OPENED', 'REPLIED'))`,
 			email, last).Scan(&engaged); err != nil {
 			return 0, fmt.Errorf("sqlite: soft bounce of %s: engagement: %w", email, err)
 		}

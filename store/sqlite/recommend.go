@@ -23,10 +23,13 @@ var (
 // firstEngagement is the first human engagement (open, click, attachment, real reply) of the
 // recipient row r with message m: machine events never count. A shared render's events name no
 // recipient, so they count only when the message had a single recipient.
-const firstEngagement = `(SELECT min(e.at) FROM events e WHERE e.message_id = m.id AND e.machine = 0
-	AND e.kind IN ('OPENED', 'LINK_CLICKED', 'ATTACHMENT_OPENED', 'REPLIED')
+var firstEngagement = `CASE WHEN ` + allIndexed + `
+	THEN (SELECT min(e.at) FROM ` + indexedEvents("m.id", humanEngagement) + `)
+	ELSE (SELECT min(at) FROM (` + messageEvents("e.at", "m.id", humanEngagement) + `)) END`
+
+const humanEngagement = `e.machine = 0 AND e.kind IN ('OPENED', 'LINK_CLICKED', 'ATTACHMENT_OPENED', 'REPLIED')
 	AND (e.recipient = r.idx OR (e.recipient = -1 AND NOT EXISTS (
-		SELECT 1 FROM recipients r2 WHERE r2.message_id = m.id AND r2.idx <> r.idx))))`
+		SELECT 1 FROM recipients r2 WHERE r2.message_id = m.id AND r2.idx <> r.idx)))`
 
 // RecipientEngagement implements recommend.Store. A recipient's habits do not depend on who writes,
 // so the histograms cover every followed message the organisation sent them, whoever the owner.

@@ -176,14 +176,15 @@ func personEvents(ctx context.Context, tx *sql.Tx, ids []any) ([]relabelled, err
 
 // audienceFilter selects the events that can claim an audience key.
 func audienceFilter(k audienceKey) (string, []any) {
+	of := "seq IN " + eventsOf("?", "") + " AND recipient = ?"
 	switch {
 	case k.what == "open":
-		return "message_id = ? AND recipient = ? AND kind = 'OPENED'", []any{k.message, k.recipient}
+		return of + " AND kind = 'OPENED'", []any{k.message, k.message, k.recipient}
 	case k.what == "click":
-		return "message_id = ? AND recipient = ? AND kind = 'LINK_CLICKED' AND link >= 0", []any{k.message, k.recipient}
+		return of + " AND kind = 'LINK_CLICKED' AND link >= 0", []any{k.message, k.message, k.recipient}
 	default:
 		link, _ := strconv.Atoi(strings.TrimPrefix(k.what, "link:"))
-		return "message_id = ? AND recipient = ? AND kind = 'LINK_CLICKED' AND link = ?", []any{k.message, k.recipient, link}
+		return of + " AND kind = 'LINK_CLICKED' AND link = ?", []any{k.message, k.message, k.recipient, link}
 	}
 }
 
@@ -239,7 +240,7 @@ func moveCounters(ctx context.Context, tx *sql.Tx, id string, d *relabelDelta) e
 	_, err := tx.ExecContext(ctx, `UPDATE counters SET
 		first_opened_at = (SELECT min(at) FROM audience WHERE message_id = ?1 AND what = 'open'),
 		last_opened_at = (SELECT max(at) FROM (
-			SELECT at FROM events WHERE message_id = ?1 AND kind = 'OPENED' AND machine = 0
+			SELECT at FROM events WHERE seq IN `+eventsOf("?1", "")+` AND kind = 'OPENED' AND machine = 0
 			UNION ALL SELECT at FROM audience WHERE message_id = ?1 AND what = 'open'))
 		WHERE message_id = ?1`, id)
 	return err
@@ -287,8 +288,8 @@ func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]foll
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT e.id, e.message_id, e.at, e.recipient, e.link, e.url, e.ip, e.user_agent,
 			e.method, e.device_type, e.device_os, e.device_client, coalesce(j.sent_at, m.created_at),
-			(SELECT max(l.at) FROM events l WHERE l.message_id = e.message_id AND l.recipient = e.recipient
-				AND l.machine = 0 AND (l.at, l.id) > (e.at, e.id))
+			(SELECT max(l.at) FROM events l WHERE l.seq IN `+eventsOf("e.message_id", "(at, id) > (e.at, e.id)")+`
+				AND l.recipient = e.recipient AND l.machine = 0)
 		FROM events e INDEXED BY events_person_opens
 		JOIN messages m ON m.id = e.message_id
 		LEFT JOIN delivery_jobs j ON j.message_id = e.message_id

@@ -4,17 +4,55 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/store/sqlite"
 	"github.com/engage-email/engage/store/storetest"
 )
 
+// TestConformance runs the suite twice: once with the indexer idle, so that every read by message
+// finds its events by scanning the end of the events table, and once with each batch indexed as soon
+// as it is stored, so that every such read goes through event_index.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Stores {
-		db := sqlite.OpenTemp(t)
-		return storetest.Stores{Followed: db, Alerts: db, Consent: db, FollowedEraser: db.FollowedEraser(), Recommend: db,
-			Delivery: db, Outbox: db, DeliveryEraser: db.DeliveryEraser(), Attachments: db, Inbound: db, Feed: db}
+	t.Run("unindexed", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) storetest.Stores {
+			db := openIdle(t)
+			return stores(db, db)
+		})
 	})
+	t.Run("indexed", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) storetest.Stores {
+			db := openIdle(t)
+			return stores(db, indexedAtOnce{db})
+		})
+	})
+}
+
+func stores(db *sqlite.DB, f followed.Store) storetest.Stores {
+	return storetest.Stores{Followed: f, Alerts: db, Consent: db, FollowedEraser: db.FollowedEraser(), Recommend: db,
+		Delivery: db, Outbox: db, DeliveryEraser: db.DeliveryEraser(), Attachments: db, Inbound: db, Feed: db}
+}
+
+// openIdle opens a store whose indexer does not run during a test.
+func openIdle(t *testing.T) *sqlite.DB {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "engage.db"), sqlite.Options{IndexEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// indexedAtOnce is the embedded store with each batch of events indexed as soon as it is stored.
+type indexedAtOnce struct{ *sqlite.DB }
+
+func (s indexedAtOnce) RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
+	firsts, err := s.DB.RecordEvents(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
+	return firsts, sqlite.IndexEvents(ctx, s.DB)
 }
 
 func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {

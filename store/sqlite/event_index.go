@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// indexStep bounds one indexing transaction, so that a backlog (a burst, or an import) holds the one
+// writer about 3 ms at a time and tracking commits go between.
+const indexStep = 1000
+
+// defaultIndexEvery is how often new events are indexed by message. A step costs a page per message
+// it names, however many events it covers; the longer the interval, the fewer the pages, and the
+// longer the unindexed end of the events table that reads by message scan.
+const defaultIndexEvery = 500 * time.Millisecond
+
+// eventsOf is an SQL set of the seqs of the events of the message msg names (a column such as
+// "a.message_id", or a numbered parameter; it appears twice): those in event_index, and the newest,
+// not indexed yet, found by scanning the events table from the end of the index. where, if not
+// empty, narrows both by columns the two tables share (at, id), so the index range is narrowed too.
+func eventsOf(msg, where string) string {
+	if where != "" {
+		where = " AND " + where
+	}
+	return `(SELECT seq FROM event_index WHERE message_id = ` + msg + where + ` UNION ALL
+		SELECT seq FROM events WHERE seq > (SELECT upto FROM event_index_state) AND message_id = ` + msg + where + `)`
+}
+
+// indexColumns are the columns of event_index, each a copy of the event's.
+const indexColumns = "message_id, at, id, seq, kind, recipient, machine"
+
+// messageEvents selects cols of the events of the message msg names (a column, or a numbered
+// parameter; it appears twice) that where accepts, as rows of "e": the indexed ones from
+// event_index, and the newest from the end of the events table; cols and where may name only the
+// columns event_index covers (indexColumns). Unlike "seq IN eventsOf(...)", it builds no set and
+// reads no event rows for the indexed ones.
+func messageEvents(cols, msg, where string) string {
+	return `SELECT ` + cols + ` FROM ` + indexedEvents(msg, where) + `
+		UNION ALL
+		SELECT ` + cols + ` FROM events e WHERE e.seq > (SELECT upto FROM event_index_state) AND e.message_id = ` + msg + ` AND ` + where
+}
+
+// indexedEvents is a FROM clause of the indexed events of the message msg names that where accepts,
+// as rows of "e" naming only the columns event_index covers.
+func indexedEvents(msg, where string) string {
+	return `event_index e WHERE e.message_id = ` + msg + ` AND ` + where
+}
+
+// allIndexed is true when no event waits to be indexed. Evaluated once per statement, it lets a
+// subquery run for every row of an outer query skip the other arm of messageEvents, which costs
+// as much again even with nothing to scan.
+const allIndexed = `(SELECT upto FROM event_index_state) >= (SELECT coalesce(max(seq), 0) FROM events)`
+
+// indexEvents indexes up to indexStep events not indexed yet, in one transaction, and reports how
+// many it indexed.
+func (db *DB) indexEvents(ctx context.Context) (int, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: index events: %w", err)
+	}
+	defer tx.Rollback()
+	var from, to int64
+	if err := tx.QueryRowContext(ctx, `SELECT upto, coalesce((SELECT max(seq) FROM
+		(SELECT seq FROM events WHERE seq > upto ORDER BY seq LIMIT ?)), upto) FROM event_index_state`,
+		indexStep).Scan(&from, &to); err != nil {
+		return 0, fmt.Errorf("sqlite: index events: %w", err)
+	}
+	if to == from {
+		return 0, nil
+	}
+	// In message order, so that each page of the index is found and written once.
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_index (`+indexColumns+`)
+		SELECT `+indexColumns+` FROM events WHERE seq > ? AND seq <= ? ORDER BY message_id, at, id`,
+		from, to); err != nil {
+		return 0, fmt.Errorf("sqlite: index events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE event_index_state SET upto = ?", to); err != nil {
+		return 0, fmt.Errorf("sqlite: index events: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlite: index events: commit: %w", err)
+	}
+	return int(to - from), nil
+}
+
+// indexer indexes new events every interval until the store closes; a full step is followed at once
+// by the next, so a backlog drains at the writer's pace.
+func (db *DB) indexer(every time.Duration) {
+	defer db.running.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			n, err := db.indexEvents(ctx)
+			cancel()
+			if err != nil || n < indexStep {
+				break // an error is retried next tick; reads scan the unindexed end meanwhile
+			}
+			select {
+			case <-db.stop:
+				return
+			default:
+			}
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/store/sqlite"
+)
+
+// TestEventsAcrossTheIndexedEnd pages through a message's events when some are indexed and the newest
+// are not, with several at one millisecond, and checks the pages against the events in order.
+func TestEventsAcrossTheIndexedEnd(t *testing.T) {
+	ctx := context.Background()
+	db := openIdle(t)
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	for _, id := range []string{"m1", "m2"} {
+		if err := db.CreateMessage(ctx, followed.Message{ID: id, Owner: "rep@contoso.com", Subject: "S", HTML: "<p>x</p>",
+			Following: true, CreatedAt: t0, Warnings: []string{}, Recipients: []followed.Recipient{{Email: "a@x.com", Kind: followed.KindTo}},
+			Renders: []followed.Render{{Index: 0, Recipient: followed.Shared, Targets: []int{0}, HTML: "r", Tracked: true}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	record := func(from, to int) {
+		t.Helper()
+		var evs []followed.Event
+		for i := from; i < to; i++ {
+			at := t0.Add(time.Duration(i/3) * time.Second) // three events a second: ties broken by id
+			id := fmt.Sprintf("e%03d", i)
+			evs = append(evs, followed.Event{ID: id, MessageID: "m1", Kind: followed.Opened, At: at, Recipient: followed.Shared, Link: -1},
+				followed.Event{ID: "other" + id, MessageID: "m2", Kind: followed.Opened, At: at, Recipient: followed.Shared, Link: -1})
+			want = append(want, id)
+		}
+		if _, err := db.RecordEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(0, 10)
+	if err := sqlite.IndexEvents(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	record(10, 17)
+	if n, err := sqlite.UnindexedEvents(ctx, db); err != nil || n != 14 {
+		t.Fatalf("unindexed events: %d, %v; want the 14 recorded after indexing", n, err)
+	}
+	slices.Reverse(want) // newest first
+	for _, limit := range []int{1, 2, 3, 4, 7, 100} {
+		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
+			var got []string
+			q := followed.EventQuery{MessageID: "m1", Limit: limit}
+			for range 40 {
+				page, err := db.Events(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > limit {
+					t.Fatalf("page of %d, limit %d", len(page), limit)
+				}
+				for _, e := range page {
+					got = append(got, e.ID)
+				}
+				if len(page) < limit {
+					break
+				}
+				last := page[len(page)-1]
+				q.After = &followed.Cursor{At: last.At, ID: last.ID}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("pages gave\n%v\nwant\n%v", got, want)
+			}
+		})
+	}
+}
+
+// TestIndexerCatchesUpAndDeletesFollow runs the background indexer on a short interval over more
+// events than one step holds, then erases a recipient and checks the entries went with the events.
+func TestIndexerCatchesUpAndDeletesFollow(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "engage.db"), sqlite.Options{IndexEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	if err := db.CreateMessage(ctx, followed.Message{ID: "m1", Owner: "rep@contoso.com", Subject: "S", HTML: "<p>x</p>",
+		Following: true, Individual: true, CreatedAt: t0, Warnings: []string{},
+		Recipients: []followed.Recipient{{Email: "ann@x.com", Kind: followed.KindTo}, {Email: "bob@x.com", Kind: followed.KindTo}},
+		Renders: []followed.Render{{Index: 0, Recipient: 0, Targets: []int{0}, HTML: "r", Tracked: true},
+			{Index: 1, Recipient: 1, Targets: []int{1}, HTML: "r", Tracked: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 9000 // more than two steps
+	evs := make([]followed.Event, 0, n)
+	for i := range n {
+		evs = append(evs, followed.Event{ID: fmt.Sprintf("e%05d", i), MessageID: "m1", Kind: followed.Opened,
+			At: t0.Add(time.Duration(i) * time.Millisecond), Recipient: i % 2, Link: -1})
+	}
+	if _, err := db.RecordEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		left, err := sqlite.UnindexedEvents(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still unindexed", left)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := db.FollowedEraser().ForgetRecipient(ctx, "ann@x.com"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := sqlite.IndexEntries(ctx, db); err != nil || got != n/2 {
+		t.Fatalf("index entries after erasing Ann: %d, %v; want Bob's %d", got, err, n/2)
+	}
+	page, err := db.Events(ctx, followed.EventQuery{MessageID: "m1", Limit: n})
+	if err != nil || len(page) != n/2 {
+		t.Fatalf("events after erasing Ann: %d, %v; want %d", len(page), err, n/2)
+	}
+	for _, e := range page {
+		if e.Recipient != 1 {
+			t.Fatalf("Ann's event %s is still listed", e.ID)
+		}
+	}
+}
+
+// TestRelabelReachesTheIndex relabels one indexed open and one not indexed yet, and checks that the
+// index entries, which the per-message aggregates read alone, say machine for both once indexed.
+func TestRelabelReachesTheIndex(t *testing.T) {
+	ctx := context.Background()
+	db := openIdle(t)
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	if err := db.CreateMessage(ctx, followed.Message{ID: "m1", Owner: "rep@contoso.com", Subject: "S", HTML: "<p>x</p>",
+		Following: true, CreatedAt: t0, Warnings: []string{}, Recipients: []followed.Recipient{{Email: "a@x.com", Kind: followed.KindTo}},
+		Renders: []followed.Render{{Index: 0, Recipient: followed.Shared, Targets: []int{0}, HTML: "r", Tracked: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(id string, at time.Time) {
+		t.Helper()
+		if _, err := db.RecordEvents(ctx, []followed.Event{{ID: id, MessageID: "m1", Kind: followed.Opened, At: at,
+			Recipient: followed.Shared, Link: -1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open("e1", t0.Add(time.Minute))
+	open("e2", t0.Add(2*time.Minute))
+	if err := sqlite.IndexEvents(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	open("e3", t0.Add(3*time.Minute))
+	if err := db.Relabel(ctx, []followed.Relabel{{EventID: "e1", Reason: "PREFETCH", Rule: "test"},
+		{EventID: "e3", Reason: "PREFETCH", Rule: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.IndexEvents(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sqlite.IndexedMachine(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"e1": true, "e2": false, "e3": true}
+	if !maps.Equal(got, want) {
+		t.Errorf("machine in event_index: %v, want %v", got, want)
+	}
+}

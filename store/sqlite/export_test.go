@@ -1,0 +1,47 @@
+package sqlite
+
+import "context"
+
+// IndexEvents indexes every event not indexed yet, as the indexer's steps would, for tests that
+// read through event_index alone.
+func IndexEvents(ctx context.Context, db *DB) error {
+	for {
+		n, err := db.indexEvents(ctx)
+		if err != nil || n < indexStep {
+			return err
+		}
+	}
+}
+
+// UnindexedEvents counts the events reads by message find by scanning the end of the events table.
+func UnindexedEvents(ctx context.Context, db *DB) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE seq > (SELECT upto FROM event_index_state)").Scan(&n)
+	return n, err
+}
+
+// IndexEntries counts the entries of event_index.
+func IndexEntries(ctx context.Context, db *DB) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM event_index").Scan(&n)
+	return n, err
+}
+
+// IndexedMachine is the machine column of every entry of event_index, by event id.
+func IndexedMachine(ctx context.Context, db *DB) (map[string]bool, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT id, machine FROM event_index")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		var m bool
+		if err := rows.Scan(&id, &m); err != nil {
+			return nil, err
+		}
+		out[id] = m
+	}
+	return out, rows.Err()
+}
