@@ -52,10 +52,15 @@ func (s *Server) pixel(w http.ResponseWriter, r *http.Request) {
 // altered token goes nowhere.
 func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
 	tok, err := s.deps.Keys.Parse(r.PathValue("token"))
-	want := map[string]followed.TokenKind{
-		followed.PathClick: followed.TokenClick, followed.PathAttachment: followed.TokenAttachment,
-		followed.PathHoneypot: followed.TokenHoneypot,
-	}[r.URL.Path[:len(followed.PathClick)]]
+	var want followed.TokenKind
+	switch r.URL.Path[:len(followed.PathClick)] {
+	case followed.PathClick:
+		want = followed.TokenClick
+	case followed.PathAttachment:
+		want = followed.TokenAttachment
+	case followed.PathHoneypot:
+		want = followed.TokenHoneypot
+	}
 	if err != nil || tok.Kind != want || !redirectable(tok.URL) {
 		linkNotValid(w)
 		return
