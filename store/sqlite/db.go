@@ -45,6 +45,8 @@ type DB struct {
 	running sync.WaitGroup // the checkpointer and the indexer
 
 	stmts map[string]*sql.Stmt // prepared at open on the one write connection; read-only after
+
+	claimed claimed // audience keys known to be stored, so batches need not claim them again
 }
 
 // checkpointEvery is how often the WAL is copied back into the database file. Doing it here, on a

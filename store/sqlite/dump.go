@@ -19,11 +19,11 @@ var counterColumns = []string{"opens", "unique_opens", "first_opened_at", "last_
 	"unique_clicks", "attachment_opens", "replies", "machine_opens", "machine_clicks"}
 
 // Tables implements store.Dumper: every data table in the order the migrations created them, so
-// messages come before the rows that name them; counters travel inside messages, and the event
-// index is derived from events, on import as by the indexer.
+// messages come before the rows that name them; counters travel inside messages, the event index
+// is derived from events (on import as by the indexer), and the audience epoch is this store's own.
 func (db *DB) Tables(ctx context.Context) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'counters', 'event_index', 'event_index_state')
+		AND name NOT LIKE 'sqlite_%' AND name NOT IN ('schema_migrations', 'counters', 'event_index', 'event_index_state', 'audience_epoch')
 		ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: tables: %w", err)

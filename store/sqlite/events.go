@@ -56,9 +56,13 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	}
 
 	// The first event of the batch to name an audience key claims it; the database says whether an
-	// earlier batch claimed it already.
+	// earlier batch claimed it already, unless this process knows it did.
 	claims := followed.ClaimsOf(fresh)
-	claimed, err := db.insertAudience(ctx, tx, claims)
+	epoch, err := epochOf(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: record events: %w", err)
+	}
+	claimed, err := db.insertAudience(ctx, tx, db.claimed.unknown(epoch, claims))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
@@ -87,6 +91,7 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlite: record events: commit: %w", err)
 	}
+	db.claimed.learn(epoch, claims.Keys)
 	return firsts, nil
 }
 
