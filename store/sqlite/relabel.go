@@ -276,7 +276,8 @@ func (db *DB) SentTimes(ctx context.Context, messageIDs []string) (map[string]ti
 	return out, nil
 }
 
-// EarlyOpens implements followed.LabelStore over the partial index of a person's opens.
+// EarlyOpens implements followed.LabelStore: the events since the cursor in time order (events_at),
+// of which it keeps a person's opens.
 func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]followed.EarlyOpen, error) {
 	if q.Limit <= 0 || q.Within < 0 {
 		return nil, fmt.Errorf("sqlite: early opens: %w: limit %d, within %s", followed.ErrBadInput, q.Limit, q.Within)
@@ -290,11 +291,11 @@ func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]foll
 			e.method, e.device_type, e.device_os, e.device_client, coalesce(j.sent_at, m.created_at),
 			(SELECT max(l.at) FROM events l WHERE l.seq IN `+eventsOf("e.message_id", "(at, id) > (e.at, e.id)")+`
 				AND l.recipient = e.recipient AND l.machine = 0)
-		FROM events e INDEXED BY events_person_opens
+		FROM events e INDEXED BY events_at
 		JOIN messages m ON m.id = e.message_id
 		LEFT JOIN delivery_jobs j ON j.message_id = e.message_id
-		WHERE e.kind = 'OPENED' AND e.machine = 0 AND e.reason = ''
-			AND (e.at > ?1 OR (e.at = ?1 AND e.id > ?2)) AND e.at < ?3
+		WHERE e.at >= ?1 AND e.at < ?3 AND (e.at > ?1 OR e.id > ?2)
+			AND e.kind = 'OPENED' AND e.machine = 0 AND e.reason = ''
 			AND abs(e.at - coalesce(j.sent_at, m.created_at)) <= ?4
 		ORDER BY e.at, e.id LIMIT ?5`, afterAt, afterID, q.Before.UnixMilli(), q.Within.Milliseconds(), q.Limit)
 	if err != nil {
