@@ -101,8 +101,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.running.Add(2)
-	go db.checkpoints()
-	go db.indexer(indexEvery)
+	go db.every(checkpointEvery, db.checkpoint)
+	go db.every(indexEvery, db.indexStepsUntilCaughtUp)
 	return db, nil
 }
 
@@ -150,11 +150,16 @@ func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, er
 	return tx.PrepareContext(ctx, query)
 }
 
-// checkpoints copies the WAL back into the database in the background. PASSIVE never blocks the
-// writer; if readers keep it from finishing, the next tick carries on.
-func (db *DB) checkpoints() {
+// checkpoint copies the WAL back into the database. PASSIVE never blocks the writer; if readers
+// keep it from finishing, the next tick carries on.
+func (db *DB) checkpoint(ctx context.Context) {
+	_, _ = db.read.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)") // best effort: retried next tick
+}
+
+// every runs fn every interval, each run bounded to ten seconds, until the store closes.
+func (db *DB) every(interval time.Duration, fn func(context.Context)) {
 	defer db.running.Done()
-	t := time.NewTicker(checkpointEvery)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -162,7 +167,7 @@ func (db *DB) checkpoints() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, _ = db.read.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)") // best effort: retried next tick
+			fn(ctx)
 			cancel()
 		}
 	}

@@ -94,30 +94,18 @@ func (db *DB) indexEvents(ctx context.Context) (int, error) {
 	return int(to - from), nil
 }
 
-// indexer indexes new events every interval until the store closes; a full step is followed at once
-// by the next, so a backlog drains at the writer's pace.
-func (db *DB) indexer(every time.Duration) {
-	defer db.running.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
+// indexStepsUntilCaughtUp runs indexing steps while they come back full, so that a backlog drains
+// at the writer's pace, one step at a time; an error waits for the next tick, and reads scan the
+// unindexed end meanwhile.
+func (db *DB) indexStepsUntilCaughtUp(ctx context.Context) {
 	for {
+		if n, err := db.indexEvents(ctx); err != nil || n < indexStep {
+			return
+		}
 		select {
 		case <-db.stop:
 			return
-		case <-t.C:
-		}
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			n, err := db.indexEvents(ctx)
-			cancel()
-			if err != nil || n < indexStep {
-				break // an error is retried next tick; reads scan the unindexed end meanwhile
-			}
-			select {
-			case <-db.stop:
-				return
-			default:
-			}
+		default:
 		}
 	}
 }
