@@ -44,7 +44,8 @@ func BenchmarkRecordEvents(b *testing.B) {
 		kind  followed.EventKind
 		batch int
 		body  int
-	}{{followed.Opened, 200, 0}, {followed.LinkClicked, 200, 0}, {followed.Opened, 20, 0}, {followed.Opened, 20, 16 << 10}} {
+	}{{followed.Opened, 200, 0}, {followed.LinkClicked, 200, 0}, {followed.Opened, 20, 0}, {followed.Opened, 20, 16 << 10},
+		{followed.LinkClicked, 20, 16 << 10}} {
 		kind, batch := c.kind, c.batch
 		b.Run(fmt.Sprintf("%s/%d/body=%d", kind, batch, c.body), func(b *testing.B) {
 			db := sqlite.OpenTemp(b)
