@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -185,6 +186,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // migrate applies the embedded migrations not yet recorded, each in its own immediate transaction so
 // that two processes starting on one file do not apply one twice.
 func (db *DB) migrate(ctx context.Context) error {
+	return db.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo applies the migrations up to version upto; tests use it to build an older store.
+func (db *DB) migrateTo(ctx context.Context, upto int) error {
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
@@ -199,6 +205,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("sqlite: migration %s has no version prefix", base)
+		}
+		if v > upto {
+			break
 		}
 		body, err := migrations.ReadFile(name)
 		if err != nil {
