@@ -16,6 +16,10 @@ const indexStep = 250
 // longer the unindexed end of the events table that reads by message scan.
 const defaultIndexEvery = 500 * time.Millisecond
 
+// unindexed is true of an event not indexed yet: the end of the events table that reads by message
+// scan. Used unqualified, seq is the innermost table's.
+const unindexed = "seq > (SELECT upto FROM event_index_state)"
+
 // eventsOf is an SQL set of the seqs of the events of the message msg names (a column such as
 // "a.message_id", or a numbered parameter; it appears twice): those in event_index, and the newest,
 // not indexed yet, found by scanning the events table from the end of the index. where, if not
@@ -25,7 +29,7 @@ func eventsOf(msg, where string) string {
 		where = " AND " + where
 	}
 	return `(SELECT seq FROM event_index WHERE message_id = ` + msg + where + ` UNION ALL
-		SELECT seq FROM events WHERE seq > (SELECT upto FROM event_index_state) AND message_id = ` + msg + where + `)`
+		SELECT seq FROM events WHERE ` + unindexed + ` AND message_id = ` + msg + where + `)`
 }
 
 // indexColumns are the columns of event_index, each a copy of the event's.
@@ -39,7 +43,7 @@ const indexColumns = "message_id, at, id, seq, kind, recipient, machine"
 func messageEvents(cols, msg, where string) string {
 	return `SELECT ` + cols + ` FROM ` + indexedEvents(msg, where) + `
 		UNION ALL
-		SELECT ` + cols + ` FROM events e WHERE e.seq > (SELECT upto FROM event_index_state) AND e.message_id = ` + msg + ` AND ` + where
+		SELECT ` + cols + ` FROM events e WHERE e.` + unindexed + ` AND e.message_id = ` + msg + ` AND ` + where
 }
 
 // indexedEvents is a FROM clause of the indexed events of the message msg names that where accepts,
@@ -57,12 +61,11 @@ const allIndexed = `(SELECT upto FROM event_index_state) >= (SELECT coalesce(max
 // many it indexed.
 func (db *DB) indexEvents(ctx context.Context) (int, error) {
 	// Asked of a reader first, so that an idle store takes no write lock every tick.
-	var pending bool
-	if err := db.read.QueryRowContext(ctx, `SELECT coalesce((SELECT max(seq) FROM events), 0) >
-		(SELECT upto FROM event_index_state)`).Scan(&pending); err != nil {
+	var caughtUp bool
+	if err := db.read.QueryRowContext(ctx, "SELECT "+allIndexed).Scan(&caughtUp); err != nil {
 		return 0, fmt.Errorf("sqlite: index events: %w", err)
 	}
-	if !pending {
+	if caughtUp {
 		return 0, nil
 	}
 	tx, err := db.write.BeginTx(ctx, nil)

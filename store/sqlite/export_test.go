@@ -16,7 +16,7 @@ func IndexEvents(ctx context.Context, db *DB) error {
 // UnindexedEvents counts the events reads by message find by scanning the end of the events table.
 func UnindexedEvents(ctx context.Context, db *DB) (int, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE seq > (SELECT upto FROM event_index_state)").Scan(&n)
+	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE "+unindexed).Scan(&n)
 	return n, err
 }
 

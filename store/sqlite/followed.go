@@ -245,7 +245,7 @@ func (db *DB) Events(ctx context.Context, q followed.EventQuery) ([]followed.Eve
 		SELECT ` + columns + ` FROM (SELECT seq FROM event_index WHERE message_id = ?1 AND ` + cursor + `
 			ORDER BY at DESC, id DESC LIMIT ?2) x JOIN events e ON e.seq = x.seq
 		UNION ALL
-		SELECT ` + columns + ` FROM events e WHERE e.seq > (SELECT upto FROM event_index_state)
+		SELECT ` + columns + ` FROM events e WHERE e.` + unindexed + `
 			AND e.message_id = ?1 AND ` + cursor + `)
 		ORDER BY at DESC, id DESC LIMIT ?2`
 	rows, err := db.read.QueryContext(ctx, query, args...)
