@@ -128,9 +128,10 @@ func (db *DB) Import(ctx context.Context, table string, rows []store.Row) error 
 				return fmt.Errorf("sqlite: import %s: row %d: counters: %w", table, i, err)
 			}
 		}
-		// Indexed here whatever its seq: the indexer takes only events above what it has indexed.
+		// Indexed here whatever its seq (the indexer takes only events above what it has indexed), and
+		// replaced, so that an event copied again brings its entry up to date.
 		if table == "events" {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_index (`+indexColumns+`)
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO event_index (`+indexColumns+`)
 				SELECT `+indexColumns+` FROM events WHERE id = ?`, r["id"]); err != nil {
 				return fmt.Errorf("sqlite: import %s: row %d: index: %w", table, i, err)
 			}
