@@ -71,4 +71,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	if _, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: "sometimes"}); err == nil {
 		t.Fatal("a bad synchronous setting was accepted")
 	}
+	if _, err := sqlite.Open(ctx, path, sqlite.Options{IndexEvery: -time.Second}); err == nil {
+		t.Fatal("a negative index interval was accepted")
+	}
 }
