@@ -23,10 +23,17 @@ type claimed struct {
 	keys  map[followed.AudienceKey]struct{}
 }
 
+// epochSQL reads the audience epoch; every group commit runs it, so it is among the hot statements.
+const epochSQL = "SELECT n FROM audience_epoch"
+
 // epochOf reads the audience epoch inside tx.
-func epochOf(ctx context.Context, tx *sql.Tx) (int64, error) {
+func (db *DB) epochOf(ctx context.Context, tx *sql.Tx) (int64, error) {
+	st, err := db.stmt(ctx, tx, epochSQL)
+	if err != nil {
+		return 0, fmt.Errorf("audience epoch: %w", err)
+	}
 	var n int64
-	if err := tx.QueryRowContext(ctx, "SELECT n FROM audience_epoch").Scan(&n); err != nil {
+	if err := st.QueryRowContext(ctx).Scan(&n); err != nil {
 		return 0, fmt.Errorf("audience epoch: %w", err)
 	}
 	return n, nil

@@ -58,7 +58,7 @@ func (db *DB) RecordEvents(ctx context.Context, evs []followed.Event) ([]followe
 	// The first event of the batch to name an audience key claims it; the database says whether an
 	// earlier batch claimed it already, unless this process knows it did.
 	claims := followed.ClaimsOf(fresh)
-	epoch, err := epochOf(ctx, tx)
+	epoch, err := db.epochOf(ctx, tx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record events: %w", err)
 	}
@@ -363,7 +363,7 @@ func updateLinksSQL(n int) string {
 
 // hotStatements are every text RecordEvents runs, so Open can prepare them before any transaction.
 func hotStatements() []string {
-	var qs []string
+	qs := []string{epochSQL}
 	for _, n := range chunkSizes {
 		qs = append(qs, insertEventsSQL(n), insertAudienceSQL(n), updateCountersSQL(n), updateLinksSQL(n))
 	}
