@@ -17,7 +17,7 @@ func benchMessages(b *testing.B, db *sqlite.DB, n int) []string {
 }
 
 // benchMessagesOf is benchMessages with the given HTML.
-func benchMessagesOf(b *testing.B, db *sqlite.DB, n int, html string) []string {
+func benchMessagesOf(b testing.TB, db *sqlite.DB, n int, html string) []string {
 	b.Helper()
 	now := time.Now()
 	ids := make([]string, n)

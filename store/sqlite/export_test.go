@@ -45,3 +45,6 @@ func IndexedMachine(ctx context.Context, db *DB) (map[string]bool, error) {
 	}
 	return out, rows.Err()
 }
+
+// Checkpoint runs one tick of the checkpointer.
+func Checkpoint(ctx context.Context, db *DB) { db.checkpoint(ctx) }

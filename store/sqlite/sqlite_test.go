@@ -74,4 +74,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	if _, err := sqlite.Open(ctx, path, sqlite.Options{IndexEvery: -time.Second}); err == nil {
 		t.Fatal("a negative index interval was accepted")
 	}
+	if _, err := sqlite.Open(ctx, path, sqlite.Options{RestartFrames: -1}); err == nil {
+		t.Fatal("a negative restart length was accepted")
+	}
 }
