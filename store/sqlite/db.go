@@ -65,8 +65,9 @@ const checkpointEvery = time.Second
 // began, so under sustained writes it never catches up, and SQLite starts the log over only once it has:
 // in the load tool's 40 s of unbroken clicks the log grew to 3 GB, writing into ever new file space made
 // every frame dearer (the indexer's cost per event went from 11 to 19 µs), and the ratio fell to 0.40.
-// Restarting it at this length, that run kept 0.44 to 0.47. Shorter costs more: each restart holds the
-// writer while it copies and syncs what the rounds on the reader left (at 64 MiB the run fell to 0.39).
+// Restarting it at this length, that run kept 0.43 to 0.50 (five runs). Each restart holds the writer
+// while it copies and syncs what the rounds on the reader left, which is the run's slowest hit (70 to
+// 210 ms); shorter lengths restart more often and cost more (at 64 MiB the run fell to 0.39).
 const restartFrames = 1 << 16
 
 // catchUpRounds bounds the checkpoints on a reader that shrink what is left before the writer is held,
