@@ -70,6 +70,9 @@ const checkpointEvery = time.Second
 // 210 ms); shorter lengths restart more often and cost more (at 64 MiB the run fell to 0.39).
 const restartFrames = 1 << 16
 
+// pageBytes is SQLite's default page size, which Engage keeps: a frame of the log holds one page.
+const pageBytes = 4096
+
 // catchUpRounds bounds the checkpoints on a reader that shrink what is left before the writer is held,
 // and leftFrames is how little is left when they may stop.
 const (
@@ -103,7 +106,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	dsn := func(txlock string) string {
 		q := url.Values{}
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(" + syncMode + ")",
-			"foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-16000)", "journal_size_limit(" + strconv.Itoa(2*restart*4096) + ")"} {
+			"foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-16000)", "journal_size_limit(" + strconv.Itoa(2*restart*pageBytes) + ")"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", txlock)
