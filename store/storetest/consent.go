@@ -181,6 +181,18 @@ func runConsent(t *testing.T, open func(t *testing.T) Stores) {
 			len(got.Links) != 1 || got.Links[0].Clicks != 1 || got.Counters.Clicks != 2 || !reflect.DeepEqual(got.Warnings, []string{"w"}) {
 			t.Fatalf("after update: %+v", got)
 		}
+		// A changed URL is a different link, and a link dropped and added again starts from nothing.
+		m.Links = []followed.Link{{Index: 0, URL: "https://example.com/changed"}, {Index: 1, URL: "https://example.com/new"}}
+		if err := s.UpdateRenders(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		got, err = s.Message(ctx, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Links, m.Links) || got.Counters.Clicks != 2 {
+			t.Fatalf("after links changed: links %+v, counters %+v", got.Links, got.Counters)
+		}
 		m.ID = "absent"
 		if err := s.UpdateRenders(ctx, m); !errors.Is(err, followed.ErrNotFound) {
 			t.Fatalf("absent message: err = %v, want ErrNotFound", err)
