@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,9 +35,6 @@ type RecorderOptions struct {
 	CommitTimeout time.Duration
 	// ReplayBatch is how many spooled events go back to the store per commit; default 1000.
 	ReplayBatch int
-	// Window is how long a batch stays open for more hits once its first is taken; default
-	// DefaultWindow, and negative commits at once whatever is queued.
-	Window      time.Duration
 	OnFirstOpen FirstOpenHandler
 	Log         *slog.Logger
 }
@@ -55,9 +53,9 @@ type RecorderStats struct {
 }
 
 // Recorder stores tracking events by group commit: each hit waits until the batch holding it is
-// committed, and a batch is whatever queued while the previous one was committing plus what arrives
-// within a short window, so batches, and throughput, grow with load. When the store fails or lags,
-// batches go to the spool and the same goroutine replays them, in order, once the store answers again.
+// committed, and a batch is whatever queued while the previous one was committing, so throughput grows
+// with load instead of being capped by a timer window. When the store fails or lags, batches go to the
+// spool and the same goroutine replays them, in order, once the store answers again.
 type Recorder struct {
 	store EventStore
 	opts  RecorderOptions
@@ -90,15 +88,8 @@ type commitResult struct {
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
-	// DefaultWindow is the batch window. A commit costs about 110 µs of CPU plus 20 µs per event, and
-	// under load only about 15 hits queue while one runs, so a short wait buys larger, cheaper batches.
-	// Measured with cmd/engage-load's default run (ratio to the bare handler, pixel then click):
-	//   - before, yielding to runnable callers instead of waiting: 0.49-0.54 and 0.47-0.50 (6 runs);
-	//   - committing at once: 0.45-0.46 and 0.42-0.43, at 4.6 events per commit (2 runs);
-	//   - 350 µs: 0.51-0.56 and 0.47-0.51, at 17-19 events per commit (5 runs);
-	//   - 500 µs: 0.52-0.55 and 0.48-0.53, at 21-23 (11 runs), with a p99 about 0.5 ms higher.
-	// Clicks alone fell past 700 µs (0.51), and to 0.44 at 1 ms: the waiting hits leave the CPU idle.
-	DefaultWindow = 350 * time.Microsecond
+	// maxYields bounds fill's yielding.
+	maxYields = 8
 	// replayTick is how often an idle recorder looks for spooled events to replay.
 	replayTick = 100 * time.Millisecond
 	// commitLimit bounds a commit that has already been given up on, so it cannot hold the store forever.
@@ -118,9 +109,6 @@ func NewRecorder(store EventStore, opts RecorderOptions) *Recorder {
 	}
 	if opts.ReplayBatch <= 0 {
 		opts.ReplayBatch = 1000
-	}
-	if opts.Window == 0 {
-		opts.Window = DefaultWindow
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -198,12 +186,10 @@ func (r *Recorder) Run(ctx context.Context) {
 	tick := time.NewTicker(replayTick)
 	defer tick.Stop()
 	batch := make([]pending, 0, r.opts.MaxBatch)
-	window := time.NewTimer(time.Hour)
-	window.Stop()
 	for {
 		select {
 		case p := <-r.queue:
-			batch = r.fill(r.drain(append(batch[:0], p)), window)
+			batch = r.fill(r.drain(append(batch[:0], p)))
 			r.handle(batch)
 			r.replay()
 		case <-tick.C:
@@ -267,20 +253,19 @@ func (r *Recorder) drain(batch []pending) []pending {
 	return batch
 }
 
-// fill keeps the batch open for the window, or until it is full: the hits that arrive meanwhile join
-// it. The timer is Run's own, reset for each batch (since Go 1.23 a reset timer delivers no stale tick).
-func (r *Recorder) fill(batch []pending, window *time.Timer) []pending {
-	if r.opts.Window < 0 || len(batch) >= r.opts.MaxBatch {
-		return batch
-	}
-	window.Reset(r.opts.Window)
-	defer window.Stop()
-	for len(batch) < r.opts.MaxBatch {
-		select {
-		case p := <-r.queue:
-			batch = r.drain(append(batch, p))
-		case <-window.C:
-			return batch
+// fill lets the callers answered by the last commit, runnable but maybe not yet run, join the batch:
+// it yields while that makes the batch grow. A yield costs nothing when nothing else is runnable, and
+// unlike a timer it never holds a batch back from an idle CPU; on a busy one, fewer larger commits
+// cost less per event.
+func (r *Recorder) fill(batch []pending) []pending {
+	for range maxYields {
+		if len(batch) >= r.opts.MaxBatch {
+			break
+		}
+		n := len(batch)
+		runtime.Gosched()
+		if batch = r.drain(batch); len(batch) == n {
+			break
 		}
 	}
 	return batch

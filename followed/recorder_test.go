@@ -213,27 +213,6 @@ func TestRecorderGroupCommit(t *testing.T) {
 	}
 }
 
-// TestRecorderWindowGathersLaterHits sends a second hit only once the recorder has taken the first
-// into a batch: the window keeps that batch open, so both go in one commit.
-func TestRecorderWindowGathersLaterHits(t *testing.T) {
-	in := newIngest(t, 1)
-	rec := followed.NewRecorder(in.db, followed.RecorderOptions{Spool: in.spool(t, nil), Window: time.Minute, MaxBatch: 2})
-	stop := run(rec)
-	defer stop()
-	first := make(chan error, 1)
-	go func() { first <- rec.Record(context.Background(), in.event(0, followed.Opened)) }()
-	eventually(t, "the first hit taken from the queue", func() bool { return rec.Stats().Queued == 0 })
-	if err := rec.Record(context.Background(), in.event(1, followed.Opened)); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	if st := rec.Stats(); st.Recorded != 2 || st.Commits != 1 {
-		t.Fatalf("stats %+v, want 2 events in 1 commit", st)
-	}
-}
-
 func TestRecorderSpoolsThroughOutageAndReplays(t *testing.T) {
 	tests := []struct {
 		name  string

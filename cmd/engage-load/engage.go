@@ -25,7 +25,7 @@ type engage struct {
 	stop     func()
 }
 
-func startEngage(ctx context.Context, dir string, window time.Duration) (*engage, error) {
+func startEngage(ctx context.Context, dir string) (*engage, error) {
 	log := slog.New(server.LogHandler{Handler: slog.NewJSONHandler(io.Discard, nil)})
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "engage.db"), sqlite.Options{})
 	if err != nil {
@@ -54,7 +54,7 @@ func startEngage(ctx context.Context, dir string, window time.Duration) (*engage
 	if err != nil {
 		return fail(err)
 	}
-	rec := followed.NewRecorder(db, followed.RecorderOptions{Log: log, Spool: spool, Window: window})
+	rec := followed.NewRecorder(db, followed.RecorderOptions{Log: log, Spool: spool})
 	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
 	go labelled("engage", func() { rec.Run(recCtx) })
 	srv, err := server.New(server.Options{}, server.Deps{Log: log, Auth: auth.NewLocal(nil), Ready: db.Ping,

@@ -14,8 +14,6 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
-
-	"github.com/engage-email/engage/followed"
 )
 
 func main() {
@@ -39,7 +37,6 @@ type options struct {
 	settle      time.Duration
 	slice       time.Duration
 	cpuprofile  string
-	window      time.Duration
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -55,7 +52,6 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.body, "body", 16<<10, "bytes of HTML in each followed message (Outlook's HTML makes even a short sales email tens of KiB)")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for spooled hits to reach the store before checking")
 	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
-	fs.DurationVar(&o.window, "window", followed.DefaultWindow, "how long the in-process recorder keeps a batch open for more hits; negative commits at once")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (load, bare handler and in-process Engage) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -71,8 +67,6 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("-messages %d: want 1 to 10000", o.messages)
 	case o.body < 0 || o.body > 1<<20:
 		return o, fmt.Errorf("-body %d: want 0 to 1048576 bytes", o.body)
-	case o.window > 100*time.Millisecond:
-		return o, fmt.Errorf("-window %s: want at most 100ms", o.window)
 	case o.slice < 100*time.Millisecond:
 		return o, fmt.Errorf("-slice %s: want at least 100ms", o.slice)
 	case fs.NArg() > 0:
@@ -113,7 +107,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("temp data dir: %w", err)
 		}
 		defer os.RemoveAll(dir)
-		if eng, err = startEngage(ctx, dir, o.window); err != nil {
+		if eng, err = startEngage(ctx, dir); err != nil {
 			return err
 		}
 		defer eng.stop()
