@@ -16,9 +16,9 @@ func benchMessages(b *testing.B, db *sqlite.DB, n int) []string {
 	return benchMessagesOf(b, db, n, "<p>x</p>")
 }
 
-// benchMessagesOf is benchMessages with the given HTML.
-func benchMessagesOf(b testing.TB, db *sqlite.DB, n int, html string) []string {
-	b.Helper()
+// benchMessagesOf is benchMessages with the given HTML; tests use it too.
+func benchMessagesOf(tb testing.TB, db *sqlite.DB, n int, html string) []string {
+	tb.Helper()
 	now := time.Now()
 	ids := make([]string, n)
 	for i := range ids {
@@ -29,7 +29,7 @@ func benchMessagesOf(b testing.TB, db *sqlite.DB, n int, html string) []string {
 			Renders:    []followed.Render{{Index: 0, Recipient: followed.Shared, Targets: []int{0}, HTML: "r", Tracked: true}},
 			Links:      []followed.Link{{Index: 0, URL: "https://example.com/a"}, {Index: 1, URL: "https://example.com/b"}}}
 		if err := db.CreateMessage(context.Background(), m); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	return ids
