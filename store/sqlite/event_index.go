@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -11,15 +12,25 @@ import (
 // tool's p99 rose by about 2 ms.
 const indexStep = 250
 
-// defaultIndexEvery is how often new events are indexed by message. A tick runs steps back to back
-// until the index has caught up, so the interval bounds the unindexed end of the events table that
-// reads by message scan, not the pages written: those follow the step, which writes a leaf (and its
-// splits) for each message it names, about 200 pages for 250 events over 100 messages.
+// indexRound bounds the events one round takes from the end of the events table. A round indexes
+// them in message order, a step at a time, so that each leaf of the index is written about once per
+// round rather than once per step: taken in the order they were stored, 250 events over 100 messages
+// wrote about 200 pages, as many as the tracking commits that stored them. The end of the table stays
+// unindexed until the round's last step, so it also bounds what reads by message scan meanwhile.
+const indexRound = 16384
+
+// defaultIndexEvery is how often new events are indexed by message. A tick runs rounds until the
+// index has caught up, so the interval bounds the unindexed end of the events table that reads by
+// message scan.
 const defaultIndexEvery = 500 * time.Millisecond
 
 // unindexed is true of an event not indexed yet: the end of the events table that reads by message
 // scan. Used unqualified, seq is the innermost table's.
 const unindexed = "seq > (SELECT upto FROM event_index_state)"
+
+// indexed is true of an entry of event_index whose round has ended. A round writes its entries before
+// it moves the end, so an entry above it is also found by scanning the end, and reads leave it out.
+const indexed = "seq <= (SELECT upto FROM event_index_state)"
 
 // eventsOf is an SQL set of the seqs of the events of the message msg names (a column such as
 // "a.message_id", or a numbered parameter; it appears twice): those in event_index, and the newest,
@@ -29,7 +40,7 @@ func eventsOf(msg, where string) string {
 	if where != "" {
 		where = " AND " + where
 	}
-	return `(SELECT seq FROM event_index WHERE message_id = ` + msg + where + ` UNION ALL
+	return `(SELECT seq FROM event_index WHERE message_id = ` + msg + ` AND ` + indexed + where + ` UNION ALL
 		SELECT seq FROM events WHERE ` + unindexed + ` AND message_id = ` + msg + where + `)`
 }
 
@@ -50,7 +61,7 @@ func messageEvents(cols, msg, where string) string {
 // indexedEvents is a FROM clause of the indexed events of the message msg names that where accepts,
 // as rows of "e" naming only the columns event_index covers.
 func indexedEvents(msg, where string) string {
-	return `event_index e WHERE e.message_id = ` + msg + ` AND ` + where
+	return `event_index e WHERE e.message_id = ` + msg + ` AND e.` + indexed + ` AND ` + where
 }
 
 // allIndexed is true when no event waits to be indexed. Evaluated once per statement, it lets a
@@ -58,52 +69,90 @@ func indexedEvents(msg, where string) string {
 // as much again even with nothing to scan.
 const allIndexed = `(SELECT upto FROM event_index_state) >= (SELECT coalesce(max(seq), 0) FROM events)`
 
-// indexEvents indexes up to indexStep events not indexed yet, in one transaction, and reports how
-// many it indexed.
+// indexEvents runs one round: it indexes up to indexRound events not indexed yet, a step at a time,
+// and reports how many it took.
 func (db *DB) indexEvents(ctx context.Context) (int, error) {
-	// Asked of a reader first, so that an idle store takes no write lock every tick.
-	var caughtUp bool
-	if err := db.read.QueryRowContext(ctx, "SELECT "+allIndexed).Scan(&caughtUp); err != nil {
+	// Asked of a reader, so that an idle store takes no write lock every tick, and the round's events
+	// are sorted without holding the writer.
+	var from int64
+	if err := db.read.QueryRowContext(ctx, "SELECT upto FROM event_index_state").Scan(&from); err != nil {
 		return 0, fmt.Errorf("sqlite: index events: %w", err)
 	}
-	if caughtUp {
-		return 0, nil
-	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	rows, err := db.read.QueryContext(ctx, `SELECT seq FROM (SELECT seq, message_id FROM events WHERE seq > ?
+		ORDER BY seq LIMIT ?) ORDER BY message_id, seq`, from, indexRound)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: index events: %w", err)
 	}
-	defer tx.Rollback()
-	var from, to int64
-	if err := tx.QueryRowContext(ctx, `SELECT upto, coalesce((SELECT max(seq) FROM
-		(SELECT seq FROM events WHERE seq > upto ORDER BY seq LIMIT ?)), upto) FROM event_index_state`,
-		indexStep).Scan(&from, &to); err != nil {
+	var seqs []int64
+	to := from
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlite: index events: %w", err)
+		}
+		seqs = append(seqs, seq)
+		to = max(to, seq)
+	}
+	if err := closeRows(rows); err != nil {
 		return 0, fmt.Errorf("sqlite: index events: %w", err)
 	}
-	if to == from {
-		return 0, nil
+	n := len(seqs)
+	for len(seqs) > 0 {
+		step := seqs[:min(indexStep, len(seqs))]
+		seqs = seqs[len(step):]
+		end := int64(-1) // the last step moves the end; the others leave it
+		if len(seqs) == 0 {
+			end = to
+		}
+		if err := db.indexStep(ctx, step, from, end); err != nil {
+			return 0, err
+		}
 	}
-	// In message order, so that each page of the index is found and written once.
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_index (`+indexColumns+`)
-		SELECT `+indexColumns+` FROM events WHERE seq > ? AND seq <= ? ORDER BY message_id, at, id`,
-		from, to); err != nil {
-		return 0, fmt.Errorf("sqlite: index events: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE event_index_state SET upto = ?", to); err != nil {
-		return 0, fmt.Errorf("sqlite: index events: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("sqlite: index events: commit: %w", err)
-	}
-	return int(to - from), nil
+	return n, nil
 }
 
-// indexStepsUntilCaughtUp runs indexing steps while they come back full, so that a backlog drains
+// indexStep indexes the events at seqs, which are sorted by message, in one transaction, and moves
+// the indexed end from from to end unless end is negative. The events are read again in the
+// transaction, so that one erased or relabelled since the round began is indexed as it now is.
+func (db *DB) indexStep(ctx context.Context, seqs []int64, from, end int64) error {
+	list := make([]byte, 0, 8*len(seqs)+2)
+	list = append(list, '[')
+	for i, s := range seqs {
+		if i > 0 {
+			list = append(list, ',')
+		}
+		list = strconv.AppendInt(list, s, 10)
+	}
+	list = append(list, ']')
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: index events: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_index (`+indexColumns+`)
+		SELECT `+indexColumns+` FROM events WHERE seq IN (SELECT value FROM json_each(?))
+		ORDER BY message_id, at, id`, string(list)); err != nil {
+		return fmt.Errorf("sqlite: index events: %w", err)
+	}
+	if end >= 0 {
+		// Only from the end this round began at: a round that ran meanwhile has moved it already.
+		if _, err := tx.ExecContext(ctx, "UPDATE event_index_state SET upto = ? WHERE upto = ?", end, from); err != nil {
+			return fmt.Errorf("sqlite: index events: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: index events: commit: %w", err)
+	}
+	return nil
+}
+
+// indexStepsUntilCaughtUp runs indexing rounds while they come back full, so that a backlog drains
 // at the writer's pace, one step at a time; an error waits for the next tick, and reads scan the
 // unindexed end meanwhile.
 func (db *DB) indexStepsUntilCaughtUp(ctx context.Context) {
 	for {
-		if n, err := db.indexEvents(ctx); err != nil || n < indexStep {
+		if n, err := db.indexEvents(ctx); err != nil || n < indexRound {
 			return
 		}
 		select {

@@ -242,7 +242,7 @@ func (db *DB) Events(ctx context.Context, q followed.EventQuery) ([]followed.Eve
 	const columns = `e.id, e.message_id, e.kind, e.at, e.recipient, e.link, e.url, e.ip, e.user_agent, e.method,
 		e.device_type, e.device_os, e.device_client, e.machine, e.reason, e.rule`
 	query := `SELECT * FROM (
-		SELECT ` + columns + ` FROM (SELECT seq FROM event_index WHERE message_id = ?1 AND ` + cursor + `
+		SELECT ` + columns + ` FROM (SELECT seq FROM event_index WHERE message_id = ?1 AND ` + indexed + ` AND ` + cursor + `
 			ORDER BY at DESC, id DESC LIMIT ?2) x JOIN events e ON e.seq = x.seq
 		UNION ALL
 		SELECT ` + columns + ` FROM events e WHERE e.` + unindexed + `

@@ -11,9 +11,11 @@ import (
 	"github.com/engage-email/engage/store/storetest"
 )
 
-// TestConformance runs the suite twice: once with the indexer idle, so that every read by message
-// finds its events by scanning the end of the events table, and once with each batch indexed as soon
-// as it is stored, so that every such read goes through event_index.
+// TestConformance runs the suite three times: with the indexer idle, so that every read by message
+// finds its events by scanning the end of the events table; with each batch indexed as soon as it is
+// stored, so that every such read goes through event_index; and with each batch's entries written but
+// the indexed end left below them, as in the middle of a round, so that every such read finds an event
+// both ways and must count it once.
 func TestConformance(t *testing.T) {
 	t.Run("unindexed", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
@@ -25,6 +27,12 @@ func TestConformance(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
 			db := openIdle(t)
 			return stores(db, indexedAtOnce{db})
+		})
+	})
+	t.Run("mid-round", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) storetest.Stores {
+			db := openIdle(t)
+			return stores(db, midRound{db})
 		})
 	})
 }
@@ -53,6 +61,17 @@ func (s indexedAtOnce) RecordEvents(ctx context.Context, evs []followed.Event) (
 		return nil, err
 	}
 	return firsts, sqlite.IndexEvents(ctx, s.DB)
+}
+
+// midRound is the embedded store with each batch of events given index entries above the indexed end.
+type midRound struct{ *sqlite.DB }
+
+func (s midRound) RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
+	firsts, err := s.DB.RecordEvents(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
+	return firsts, sqlite.IndexEntriesOnly(ctx, s.DB)
 }
 
 func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
