@@ -58,7 +58,7 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (backend, erro
 		log.Info("store: MongoDB", "database", db.Database())
 		return db, nil
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "engage.db"), sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "engage.db"), sqlite.Options{Synchronous: cfg.SQLiteSynchronous, Log: log})
 	if err != nil {
 		return nil, err
 	}

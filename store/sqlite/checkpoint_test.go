@@ -77,7 +77,9 @@ func TestLogStartsOverUnderSustainedWrites(t *testing.T) {
 	const ticks = 5
 	for range ticks {
 		commitsPass(20)
-		sqlite.Checkpoint(ctx, db)
+		if err := sqlite.Checkpoint(ctx, db); err != nil {
+			t.Fatal(err)
+		}
 	}
 	commitsPass(1) // the commit after the last tick starts the log over
 	close(stop)

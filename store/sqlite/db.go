@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"net/url"
 	"path/filepath"
@@ -36,6 +37,9 @@ type Options struct {
 	// RestartFrames is the write-ahead log's length, in pages, past which the checkpointer makes it
 	// start over (see restartFrames); zero means 65,536 (256 MiB).
 	RestartFrames int
+	// Log takes the background work's failures (checkpoints, indexing), which no caller sees; nil
+	// means slog.Default().
+	Log *slog.Logger
 }
 
 // DB is an open store. Writes go through one connection, because SQLite has one writer and queueing
@@ -53,6 +57,7 @@ type DB struct {
 	claimed claimed // audience keys known to be stored, so batches need not claim them again
 
 	restartFrames int // the log's length past which checkpoint starts it over
+	log           *slog.Logger
 }
 
 // checkpointEvery is how often the WAL is copied back into the database file. Doing it here, on a
@@ -124,7 +129,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	db := &DB{write: write, read: read, path: path, stop: make(chan struct{}), restartFrames: restart}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	db := &DB{write: write, read: read, path: path, stop: make(chan struct{}), restartFrames: restart, log: log}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -134,8 +143,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.running.Add(2)
-	go db.every(checkpointEvery, db.checkpoint)
-	go db.every(indexEvery, db.indexStepsUntilCaughtUp)
+	go db.every("checkpoint", checkpointEvery, db.checkpoint)
+	go db.every("index events", indexEvery, db.indexStepsUntilCaughtUp)
 	return db, nil
 }
 
@@ -186,34 +195,48 @@ func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, er
 // checkpoint copies the WAL back into the database. PASSIVE never blocks the writer; if readers
 // keep it from finishing, the next tick carries on. Once the log is restartFrames long, rounds on a
 // reader shrink what is left and a last round holds the write connection, so that no commit lands
-// meanwhile and the next one starts the log over. Best effort throughout: a failure waits for the next tick.
-func (db *DB) checkpoint(ctx context.Context) {
+// meanwhile and the next one starts the log over. A failure is tried again on the next tick.
+func (db *DB) checkpoint(ctx context.Context) error {
 	var busy, frames, copied int
 	for range catchUpRounds {
 		err := db.read.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-		if err != nil || frames < db.restartFrames || frames-copied <= leftFrames {
+		if err != nil {
+			return fmt.Errorf("sqlite: checkpoint: %w", err)
+		}
+		if frames < db.restartFrames || frames-copied <= leftFrames {
 			break
 		}
 	}
 	if frames < db.restartFrames {
-		return
+		return nil
 	}
-	_, _ = db.write.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	if _, err := db.write.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		return fmt.Errorf("sqlite: checkpoint on the writer: %w", err)
+	}
+	return nil
 }
 
 // every runs fn every interval, each run bounded to ten seconds, until the store closes.
-func (db *DB) every(interval time.Duration, fn func(context.Context)) {
+func (db *DB) every(what string, interval time.Duration, fn func(context.Context) error) {
 	defer db.running.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := false // logged once when it starts failing and once when it recovers, not every tick
 	for {
 		select {
 		case <-db.stop:
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			fn(ctx)
+			err := fn(ctx)
 			cancel()
+			switch {
+			case err != nil && !failing:
+				db.log.Error("sqlite: background work failing; retrying every tick", "work", what, "err", err)
+			case err == nil && failing:
+				db.log.Info("sqlite: background work recovered", "work", what)
+			}
+			failing = err != nil
 		}
 	}
 }

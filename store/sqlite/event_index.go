@@ -148,16 +148,17 @@ func (db *DB) indexStep(ctx context.Context, seqs []int64, from, end int64) erro
 }
 
 // indexStepsUntilCaughtUp runs indexing rounds while they come back full, so that a backlog drains
-// at the writer's pace, one step at a time; an error waits for the next tick, and reads scan the
-// unindexed end meanwhile.
-func (db *DB) indexStepsUntilCaughtUp(ctx context.Context) {
+// at the writer's pace, one step at a time; after an error the next tick tries again, and reads scan
+// the unindexed end meanwhile.
+func (db *DB) indexStepsUntilCaughtUp(ctx context.Context) error {
 	for {
-		if n, err := db.indexEvents(ctx); err != nil || n < indexRound {
-			return
+		n, err := db.indexEvents(ctx)
+		if err != nil || n < indexRound {
+			return err
 		}
 		select {
 		case <-db.stop:
-			return
+			return nil
 		default:
 		}
 	}

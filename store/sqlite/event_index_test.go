@@ -1,11 +1,15 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +178,55 @@ func TestRelabelReachesTheIndex(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("machine in event_index: %v, want %v", got, want)
 	}
+}
+
+// TestIndexerFailureIsLoggedOnce breaks the indexer for many ticks and checks that the failure is
+// logged once, not every tick, and that its recovery is logged too.
+func TestIndexerFailureIsLoggedOnce(t *testing.T) {
+	ctx := context.Background()
+	var logs syncBuffer
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "engage.db"), sqlite.Options{IndexEvery: time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := sqlite.Exec(ctx, db, "ALTER TABLE event_index_state RENAME TO broken"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // about 50 ticks
+	if err := sqlite.Exec(ctx, db, "ALTER TABLE broken RENAME TO event_index_state"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "recovered") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery logged; the log:\n%s", logs.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Errorf("%d error lines over about 50 failing ticks, want 1; the log:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "no such table: event_index_state") || !strings.Contains(logs.String(), `work="index events"`) {
+		t.Errorf("the error line does not say what failed; the log:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer a logger on another goroutine may write to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -73,4 +73,10 @@ func IndexedMachine(ctx context.Context, db *DB) (map[string]bool, error) {
 }
 
 // Checkpoint runs one tick of the checkpointer.
-func Checkpoint(ctx context.Context, db *DB) { db.checkpoint(ctx) }
+func Checkpoint(ctx context.Context, db *DB) error { return db.checkpoint(ctx) }
+
+// Exec runs a statement on the write connection, for tests that break the store on purpose.
+func Exec(ctx context.Context, db *DB, query string) error {
+	_, err := db.write.ExecContext(ctx, query)
+	return err
+}
