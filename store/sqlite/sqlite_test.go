@@ -26,13 +26,13 @@ func TestConformance(t *testing.T) {
 	t.Run("indexed", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
 			db := openIdle(t)
-			return stores(db, indexedAtOnce{db})
+			return stores(db, afterEachBatch{db, sqlite.IndexEvents})
 		})
 	})
 	t.Run("mid-round", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
 			db := openIdle(t)
-			return stores(db, midRound{db})
+			return stores(db, afterEachBatch{db, sqlite.IndexEntriesOnly})
 		})
 	})
 }
@@ -52,26 +52,18 @@ func openIdle(t *testing.T) *sqlite.DB {
 	return db
 }
 
-// indexedAtOnce is the embedded store with each batch of events indexed as soon as it is stored.
-type indexedAtOnce struct{ *sqlite.DB }
-
-func (s indexedAtOnce) RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
-	firsts, err := s.DB.RecordEvents(ctx, evs)
-	if err != nil {
-		return nil, err
-	}
-	return firsts, sqlite.IndexEvents(ctx, s.DB)
+// afterEachBatch is the embedded store with then run on it after each batch of events is stored.
+type afterEachBatch struct {
+	*sqlite.DB
+	then func(context.Context, *sqlite.DB) error
 }
 
-// midRound is the embedded store with each batch of events given index entries above the indexed end.
-type midRound struct{ *sqlite.DB }
-
-func (s midRound) RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
+func (s afterEachBatch) RecordEvents(ctx context.Context, evs []followed.Event) ([]followed.FirstOpen, error) {
 	firsts, err := s.DB.RecordEvents(ctx, evs)
 	if err != nil {
 		return nil, err
 	}
-	return firsts, sqlite.IndexEntriesOnly(ctx, s.DB)
+	return firsts, s.then(ctx, s.DB)
 }
 
 func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
