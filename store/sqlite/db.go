@@ -144,7 +144,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.running.Add(2)
 	go db.every("checkpoint", checkpointEvery, db.checkpoint)
-	go db.every("index events", indexEvery, db.indexStepsUntilCaughtUp)
+	go db.every("index events", indexEvery, db.indexRoundsUntilCaughtUp)
 	return db, nil
 }
 

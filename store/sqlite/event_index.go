@@ -147,13 +147,19 @@ func (db *DB) indexStep(ctx context.Context, seqs []int64, from, end int64) erro
 	return nil
 }
 
-// indexStepsUntilCaughtUp runs indexing rounds while they come back full, so that a backlog drains
+// tickRounds bounds the rounds one tick runs, below the ten seconds every gives it, so that a large
+// backlog (an import, a long outage's replay) drains over several ticks instead of ending each in a
+// timeout that would be logged as a failure.
+const tickRounds = 5 * time.Second
+
+// indexRoundsUntilCaughtUp runs indexing rounds while they come back full, so that a backlog drains
 // at the writer's pace, one step at a time; after an error the next tick tries again, and reads scan
 // the unindexed end meanwhile.
-func (db *DB) indexStepsUntilCaughtUp(ctx context.Context) error {
+func (db *DB) indexRoundsUntilCaughtUp(ctx context.Context) error {
+	start := time.Now()
 	for {
 		n, err := db.indexEvents(ctx)
-		if err != nil || n < indexRound {
+		if err != nil || n < indexRound || time.Since(start) > tickRounds {
 			return err
 		}
 		select {
