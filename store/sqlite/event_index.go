@@ -72,30 +72,9 @@ const allIndexed = `(SELECT upto FROM event_index_state) >= (SELECT coalesce(max
 // indexEvents runs one round: it indexes up to indexRound events not indexed yet, a step at a time,
 // and reports how many it took.
 func (db *DB) indexEvents(ctx context.Context) (int, error) {
-	// Asked of a reader, so that an idle store takes no write lock every tick, and the round's events
-	// are sorted without holding the writer.
-	var from int64
-	if err := db.read.QueryRowContext(ctx, "SELECT upto FROM event_index_state").Scan(&from); err != nil {
-		return 0, fmt.Errorf("sqlite: index events: %w", err)
-	}
-	rows, err := db.read.QueryContext(ctx, `SELECT seq FROM (SELECT seq, message_id FROM events WHERE seq > ?
-		ORDER BY seq LIMIT ?) ORDER BY message_id, seq`, from, indexRound)
+	from, to, seqs, err := db.nextRound(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: index events: %w", err)
-	}
-	var seqs []int64
-	to := from
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("sqlite: index events: %w", err)
-		}
-		seqs = append(seqs, seq)
-		to = max(to, seq)
-	}
-	if err := closeRows(rows); err != nil {
-		return 0, fmt.Errorf("sqlite: index events: %w", err)
+		return 0, err
 	}
 	n := len(seqs)
 	for len(seqs) > 0 {
@@ -110,6 +89,34 @@ func (db *DB) indexEvents(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// nextRound reads, on a reader, the indexed end (from) and up to indexRound events above it, sorted
+// by message (seqs), and the newest of them (to). On a reader, so that an idle store takes no write
+// lock every tick, and the round's events are sorted without holding the writer.
+func (db *DB) nextRound(ctx context.Context) (from, to int64, seqs []int64, err error) {
+	if err := db.read.QueryRowContext(ctx, "SELECT upto FROM event_index_state").Scan(&from); err != nil {
+		return 0, 0, nil, fmt.Errorf("sqlite: index events: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT seq FROM (SELECT seq, message_id FROM events WHERE seq > ?
+		ORDER BY seq LIMIT ?) ORDER BY message_id, seq`, from, indexRound)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("sqlite: index events: %w", err)
+	}
+	to = from
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return 0, 0, nil, fmt.Errorf("sqlite: index events: %w", err)
+		}
+		seqs = append(seqs, seq)
+		to = max(to, seq)
+	}
+	if err := closeRows(rows); err != nil {
+		return 0, 0, nil, fmt.Errorf("sqlite: index events: %w", err)
+	}
+	return from, to, seqs, nil
 }
 
 // indexStep indexes the events at seqs, which are sorted by message, in one transaction, and moves

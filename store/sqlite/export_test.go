@@ -16,24 +16,8 @@ func IndexEvents(ctx context.Context, db *DB) error {
 // IndexEntriesOnly writes the entries of every event not indexed yet but leaves the indexed end where
 // it is, as a round does until its last step, for tests that read while entries lie above the end.
 func IndexEntriesOnly(ctx context.Context, db *DB) error {
-	var from int64
-	if err := db.read.QueryRowContext(ctx, "SELECT upto FROM event_index_state").Scan(&from); err != nil {
-		return err
-	}
-	rows, err := db.read.QueryContext(ctx, "SELECT seq FROM events WHERE seq > ? ORDER BY message_id, seq", from)
-	if err != nil {
-		return err
-	}
-	var seqs []int64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			rows.Close()
-			return err
-		}
-		seqs = append(seqs, seq)
-	}
-	if err := closeRows(rows); err != nil || len(seqs) == 0 {
+	from, _, seqs, err := db.nextRound(ctx)
+	if err != nil || len(seqs) == 0 {
 		return err
 	}
 	return db.indexStep(ctx, seqs, from, -1)
