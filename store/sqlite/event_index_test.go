@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/store"
 	"github.com/engage-email/engage/store/sqlite"
 )
 
@@ -221,5 +222,58 @@ func TestIndexerFailureIsLoggedOnce(t *testing.T) {
 	}
 	if !strings.Contains(logs(), "no such table: event_index_state") || !strings.Contains(logs(), `work="index events"`) {
 		t.Errorf("the error line does not say what failed; the log:\n%s", logs())
+	}
+}
+
+// TestImportedEventsAboveTheEndCountOnce copies a message's events into a store whose indexer has not
+// run: import writes each event's entry whatever its seq, so until a round passes them the events are
+// both in event_index and at the unindexed end of the table, and reads must list them once.
+func TestImportedEventsAboveTheEndCountOnce(t *testing.T) {
+	ctx := context.Background()
+	src, dst := openIdle(t), openIdle(t)
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	if err := src.CreateMessage(ctx, followed.Message{ID: "m1", Owner: "rep@contoso.com", Subject: "S", HTML: "<p>x</p>",
+		Following: true, CreatedAt: t0, Warnings: []string{}, Recipients: []followed.Recipient{{Email: "a@x.com", Kind: followed.KindTo}},
+		Renders: []followed.Render{{Index: 0, Recipient: followed.Shared, Targets: []int{0}, HTML: "r", Tracked: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 3 {
+		id := fmt.Sprintf("e%d", i)
+		want = append([]string{id}, want...) // newest first
+		if _, err := src.RecordEvents(ctx, []followed.Event{{ID: id, MessageID: "m1", Kind: followed.Opened,
+			At: t0.Add(time.Duration(i) * time.Minute), Recipient: followed.Shared, Link: -1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tables, err := src.Tables(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		var rows []store.Row
+		if err := src.Export(ctx, tb, func(r store.Row) error { rows = append(rows, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.Import(ctx, tb, rows); err != nil {
+			t.Fatalf("import %s: %v", tb, err)
+		}
+	}
+	if left, err := sqlite.UnindexedEvents(ctx, dst); err != nil || left != len(want) {
+		t.Fatalf("unindexed events after the copy: %d, %v; want all %d above the end", left, err, len(want))
+	}
+	if got, err := sqlite.IndexEntries(ctx, dst); err != nil || got != len(want) {
+		t.Fatalf("index entries after the copy: %d, %v; want the %d import wrote", got, err, len(want))
+	}
+	page, err := dst.Events(ctx, followed.EventQuery{MessageID: "m1", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range page {
+		got = append(got, e.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events after the copy: %v; want %v, each once", got, want)
 	}
 }
