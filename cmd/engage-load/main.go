@@ -36,6 +36,7 @@ type options struct {
 	body        int
 	settle      time.Duration
 	slice       time.Duration
+	runs        int
 	cpuprofile  string
 }
 
@@ -52,6 +53,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.body, "body", 16<<10, "bytes of HTML in each followed message (Outlook's HTML makes even a short sales email tens of KiB)")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for spooled hits to reach the store before checking")
 	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
+	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole measurement, each on a fresh in-process Engage; more than one adds a summary, since one run on a shared machine says little")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (load, bare handler and in-process Engage) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -69,6 +71,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("-body %d: want 0 to 1048576 bytes", o.body)
 	case o.slice < 100*time.Millisecond:
 		return o, fmt.Errorf("-slice %s: want at least 100ms", o.slice)
+	case o.runs < 1 || o.runs > 100:
+		return o, fmt.Errorf("-runs %d: want 1 to 100", o.runs)
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
@@ -99,36 +103,56 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var all [][]result
+	for i := range o.runs {
+		if o.runs > 1 {
+			fmt.Fprintf(out, "run %d of %d\n", i+1, o.runs)
+		}
+		results, err := once(ctx, o, out)
+		if err != nil {
+			return err
+		}
+		all = append(all, results)
+	}
+	if o.runs > 1 {
+		printSummary(out, all)
+	}
+	return nil
+}
+
+// once is one measurement: each kind against the bare handler, then the stored-versus-acknowledged
+// check. It starts its own Engage unless -addr names one.
+func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 	addr := o.addr
 	var eng *engage
 	if addr == "" {
 		dir, err := os.MkdirTemp("", "engage-load-*")
 		if err != nil {
-			return fmt.Errorf("temp data dir: %w", err)
+			return nil, fmt.Errorf("temp data dir: %w", err)
 		}
 		defer os.RemoveAll(dir)
 		if eng, err = startEngage(ctx, dir); err != nil {
-			return err
+			return nil, err
 		}
 		defer eng.stop()
 		addr = eng.addr
 	}
 	bare, err := startBare(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer bare.stop()
 
 	targets, err := follow(ctx, addr, o.user, o.messages, o.body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(out, "engage-load: %d connections, %s per run, %d messages, engage at %s, bare handler at %s, GOMAXPROCS %d\n",
 		o.concurrency, o.duration, o.messages, addr, bare.addr, gomaxprocs())
 	fmt.Fprintf(out, "each target gets %s per kind, in alternating slices of %s\n", o.duration, o.slice)
 	before, err := storedTotals(ctx, addr, o.user, targets)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	var results []result
@@ -146,11 +170,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			slice := min(left, o.slice)
 			rb, err := drive(ctx, b.name, bareURLs, k, o.concurrency, slice)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			re, err := drive(ctx, e.name, engageURLs, k, o.concurrency, slice)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			b.add(rb)
 			e.add(re)
@@ -167,7 +191,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "recorder: %d committed in %d commits (%.1f per commit), %d spooled, %d replayed, %d failed, %d pending in the spool\n",
 			st.Recorded, st.Commits, float64(st.Recorded)/float64(max(1, st.Commits)), st.Spooled, st.Replayed, st.Failed, st.SpoolPending)
 	}
-	return check(ctx, out, addr, o.user, targets, before, acked, o.settle)
+	return results, check(ctx, out, addr, o.user, targets, before, acked, o.settle)
 }
 
 // check waits (up to settle) for the store to hold every acknowledged hit and reports the outcome; more
