@@ -13,8 +13,9 @@ func IndexEvents(ctx context.Context, db *DB) error {
 	}
 }
 
-// IndexEntriesOnly writes the entries of every event not indexed yet but leaves the indexed end where
-// it is, as a round does until its last step, for tests that read while entries lie above the end.
+// IndexEntriesOnly writes the entries of the next round's events (every event not indexed yet, when
+// they are fewer than a round) but leaves the indexed end where it is, as a round does until its last
+// step, for tests that read while entries lie above the end.
 func IndexEntriesOnly(ctx context.Context, db *DB) error {
 	from, _, seqs, err := db.nextRound(ctx)
 	if err != nil || len(seqs) == 0 {
