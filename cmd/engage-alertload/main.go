@@ -67,14 +67,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	var procs []*child
+	var procs []*instance
 	defer func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop()
 		}
 	}()
 	for range cfg.instances {
-		p, err := startChild(ctx, cfg.bin, dir)
+		p, err := startInstance(ctx, cfg.bin, dir)
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer stopIdle()
 	if cfg.idle > 0 {
 		start := time.Now()
-		n, err := openIdle(idleCtx, procs[0].addr, cfg.idle, cfg.dialers)
+		n, err := openIdle(idleCtx, procs[0].Addr, cfg.idle, cfg.dialers)
 		if err != nil {
 			return fmt.Errorf("idle subscriptions (%d open): %w", n, err)
 		}
@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			n, heldG, float64(heldG-baseG)/float64(n))
 	}
 
-	lat, err := timeHits(ctx, procs[0].addr, procs[len(procs)-1].addr, cfg.hits)
+	lat, err := timeHits(ctx, procs[0].Addr, procs[len(procs)-1].Addr, cfg.hits)
 	if err != nil {
 		return err
 	}

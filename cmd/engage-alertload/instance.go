@@ -3,76 +3,31 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/engage-email/engage/cmd/internal/child"
 )
 
-// child is an Engage process this tool started, so that its memory can be read from /proc.
-type child struct {
-	cmd       *exec.Cmd
-	addr      string
-	pprofAddr string // its runtime profiles, for goroutine counts
-	done      chan error
-}
+// instance is an Engage process this tool started, so that its memory can be read from /proc.
+type instance struct{ *child.Process }
 
-func startChild(ctx context.Context, bin, dataDir string) (*child, error) {
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(os.Environ(), "ENGAGE_ADDR=127.0.0.1:0", "ENGAGE_DATA_DIR="+dataDir, "ENGAGE_SHUTDOWN_GRACE=5s",
-		"ENGAGE_PPROF_ADDR=127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
+func startInstance(ctx context.Context, bin, dataDir string) (*instance, error) {
+	p, err := child.Start(ctx, bin, dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	c := &child{cmd: cmd, done: make(chan error, 1)}
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		var l struct{ Msg, Addr string }
-		if json.Unmarshal(lines.Bytes(), &l) != nil {
-			continue
-		}
-		if l.Msg == "pprof listening" {
-			c.pprofAddr = l.Addr
-		}
-		if l.Msg == "engage listening" {
-			c.addr = l.Addr
-			break
-		}
-	}
-	go func() {
-		io.Copy(io.Discard, stderr)
-		c.done <- cmd.Wait()
-	}()
-	if c.addr == "" {
-		c.stop()
-		return nil, errors.New("engage did not start: its log never said it was listening")
-	}
-	return c, nil
-}
-
-func (c *child) stop() {
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		c.cmd.Process.Kill()
-	}
+	return &instance{p}, nil
 }
 
 // rss is the child's resident set size in bytes.
-func (c *child) rss() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+func (c *instance) rss() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.Pid()))
 	if err != nil {
 		return 0, fmt.Errorf("read RSS: %w", err)
 	}
@@ -105,11 +60,11 @@ func parseVmRSS(r io.Reader) (int64, error) {
 }
 
 // goroutines is how many goroutines the child runs, from its goroutine profile.
-func (c *child) goroutines(ctx context.Context) (int, error) {
-	if c.pprofAddr == "" {
+func (c *instance) goroutines(ctx context.Context) (int, error) {
+	if c.PprofAddr == "" {
 		return 0, errors.New("goroutines: the engage binary serves no profiles (ENGAGE_PPROF_ADDR)")
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+c.pprofAddr+"/debug/pprof/goroutine?debug=1", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+c.PprofAddr+"/debug/pprof/goroutine?debug=1", nil)
 	if err != nil {
 		return 0, fmt.Errorf("goroutines: %w", err)
 	}
