@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"runtime/pprof"
 	"time"
@@ -18,7 +17,9 @@ import (
 	"github.com/engage-email/engage/store/sqlite"
 )
 
-// engage is an Engage wired as cmd/engage wires it (store, spool, recorder, server), on a loopback port.
+// engage is an in-process Engage with the tracking path wired as cmd/engage wires it (store, spool,
+// recorder, server) on a loopback port, but none of what cmd/engage runs beside it (machine labelling,
+// consent checks, alerts and the other background work): -bin measures all of that.
 type engage struct {
 	addr     string
 	recorder *followed.Recorder
@@ -76,48 +77,6 @@ func startEngage(ctx context.Context, dir string) (*engage, error) {
 		spool.Close()
 		db.Close()
 	}}, nil
-}
-
-// bare serves the same GIF (and a redirect) with no storage at all: the ceiling Engage is measured against.
-type bare struct {
-	addr string
-	stop func()
-}
-
-var gif = []byte{
-	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
-	0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
-}
-
-func startBare(ctx context.Context) (*bare, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /t/o/{token}", func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "image/gif")
-		h.Set("Cache-Control", "no-store, no-cache, must-revalidate, private, max-age=0")
-		h.Set("Content-Length", "43")
-		w.Write(gif)
-	})
-	mux.HandleFunc("GET /t/c/{token}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store, private")
-		http.Redirect(w, r, "https://example.com/offer", http.StatusFound)
-	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	go labelled("bare", func() { hs.Serve(ln) })
-	return &bare{addr: ln.Addr().String(), stop: func() { hs.Close() }}, nil
-}
-
-func (b *bare) urls(kind string) []string {
-	p := "/t/o/bare.gif"
-	if kind == "click" {
-		p = "/t/c/bare"
-	}
-	return []string{"http://" + b.addr + p}
 }
 
 // labelled runs fn with the profiler label side=who; goroutines fn starts (a server's connections, the

@@ -14,12 +14,20 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/engage-email/engage/cmd/internal/child"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	var err error
+	if os.Getenv(serveBareEnv) == "1" {
+		err = serveBare(ctx, os.Stdin, os.Stdout)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "engage-load:", err)
 		os.Exit(1)
 	}
@@ -31,6 +39,7 @@ type options struct {
 	duration    time.Duration
 	kind        string
 	addr        string
+	bin         string
 	user        string
 	messages    int
 	body        int
@@ -48,6 +57,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each target is driven")
 	fs.StringVar(&o.kind, "kind", "both", "pixel, click or both")
 	fs.StringVar(&o.addr, "addr", "", "host:port of a running Engage (loopback); empty starts one in-process on a temporary data dir")
+	fs.StringVar(&o.bin, "bin", "", "an Engage binary (go build -o engage ./cmd/engage) to start in local mode for each run, on a temporary data dir: Engage as deployed, with everything it runs beside the tracking path")
 	fs.StringVar(&o.user, "user", "load@contoso.com", "local-mode user that follows the messages")
 	fs.IntVar(&o.messages, "messages", 100, "followed messages the traffic is spread over")
 	fs.IntVar(&o.body, "body", 16<<10, "bytes of HTML in each followed message (Outlook's HTML makes even a short sales email tens of KiB)")
@@ -73,8 +83,15 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("-slice %s: want at least 100ms", o.slice)
 	case o.runs < 1 || o.runs > 100:
 		return o, fmt.Errorf("-runs %d: want 1 to 100", o.runs)
+	case o.bin != "" && o.addr != "":
+		return o, errors.New("-bin and -addr: give one, the binary to start or the address of one running")
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if o.bin != "" {
+		if st, err := os.Stat(o.bin); err != nil || st.IsDir() {
+			return o, fmt.Errorf("-bin %q: not a file (build one with go build -o engage ./cmd/engage)", o.bin)
+		}
 	}
 	if o.addr != "" {
 		if err := loopbackAddr(o.addr); err != nil {
@@ -121,7 +138,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // once is one measurement: each kind against the bare handler, then the stored-versus-acknowledged
-// check. It starts its own Engage unless -addr names one.
+// check. It starts its own Engage unless -addr names one: in this process, or -bin in one of its own.
+// The bare handler runs where Engage does, so that both pay alike for being, or not being, a process
+// of their own.
 func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 	addr := o.addr
 	var eng *engage
@@ -131,13 +150,26 @@ func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 			return nil, fmt.Errorf("temp data dir: %w", err)
 		}
 		defer os.RemoveAll(dir)
-		if eng, err = startEngage(ctx, dir); err != nil {
-			return nil, err
+		if o.bin != "" {
+			p, err := child.Start(ctx, o.bin, dir)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Stop()
+			addr = p.Addr
+		} else {
+			if eng, err = startEngage(ctx, dir); err != nil {
+				return nil, err
+			}
+			defer eng.stop()
+			addr = eng.addr
 		}
-		defer eng.stop()
-		addr = eng.addr
 	}
-	bare, err := startBare(ctx)
+	start := startBare
+	if eng == nil {
+		start = startBareProcess
+	}
+	bare, err := start(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +179,12 @@ func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "engage-load: %d connections, %s per run, %d messages, engage at %s, bare handler at %s, GOMAXPROCS %d\n",
-		o.concurrency, o.duration, o.messages, addr, bare.addr, gomaxprocs())
+	where := "both in this process"
+	if bare.own {
+		where = "each in a process of its own"
+	}
+	fmt.Fprintf(out, "engage-load: %d connections, %s per run, %d messages, engage at %s, bare handler at %s (%s), GOMAXPROCS %d\n",
+		o.concurrency, o.duration, o.messages, addr, bare.addr, where, gomaxprocs())
 	fmt.Fprintf(out, "each target gets %s per kind, in alternating slices of %s\n", o.duration, o.slice)
 	before, err := storedTotals(ctx, addr, o.user, targets)
 	if err != nil {

@@ -3,11 +3,29 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestMain lets the test binary stand in for the tool when startBareProcess runs it as the bare handler.
+func TestMain(m *testing.M) {
+	if os.Getenv(serveBareEnv) == "1" {
+		if err := serveBare(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
@@ -31,6 +49,8 @@ func TestParseFlags(t *testing.T) {
 		{"tiny slice", []string{"-slice", "1ms"}, "-slice", nil},
 		{"no runs", []string{"-runs", "0"}, "-runs", nil},
 		{"stray argument", []string{"extra"}, "unexpected arguments", nil},
+		{"binary and address", []string{"-bin", "engage", "-addr", "127.0.0.1:8080"}, "give one", nil},
+		{"no such binary", []string{"-bin", "no-such-engage-binary"}, "not a file", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +83,75 @@ func TestRunInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"bare pixel", "engage pixel", "bare click", "engage click", "ratio to bare",
+	for _, want := range []string{"both in this process", "bare pixel", "engage pixel", "bare click", "engage click", "ratio to bare",
 		"OK, every acknowledged hit stored once", "run 2 of 2", "over 2 runs"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestBareProcess runs the bare handler in a process of its own: it answers both kinds as the
+// in-process one does, and once stopped its process is gone and its port closed.
+func TestBareProcess(t *testing.T) {
+	b, err := startBareProcess(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			b.stop()
+		}
+	}()
+	if !b.own {
+		t.Error("a bare handler in a process of its own says it is not")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct {
+		kind   string
+		status int
+		header string
+		want   string
+	}{{"pixel", http.StatusOK, "Content-Type", "image/gif"}, {"click", http.StatusFound, "Location", "https://example.com/offer"}} {
+		t.Run(tt.kind, func(t *testing.T) {
+			res, err := client.Get(b.urls(tt.kind)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.status || res.Header.Get(tt.header) != tt.want {
+				t.Fatalf("%d %s %q, want %d %q", res.StatusCode, tt.header, res.Header.Get(tt.header), tt.status, tt.want)
+			}
+		})
+	}
+	b.stop()
+	stopped = true
+	if conn, err := net.DialTimeout("tcp", b.addr, time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("%s still accepts connections after stop", b.addr)
+	}
+}
+
+// TestRunBinary runs the tool against a freshly built cmd/engage: Engage as deployed, measured against
+// a bare handler in a process of its own, with every acknowledged hit stored.
+func TestRunBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/engage and drives load for about a second; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "engage")
+	if out, err := exec.Command("go", "build", "-o", bin, "../engage").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-bin", bin, "-concurrency", "4", "-duration", "300ms", "-slice", "150ms",
+		"-messages", "3"}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"each in a process of its own", "engage pixel", "engage click",
+		"OK, every acknowledged hit stored once"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
