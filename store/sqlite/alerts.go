@@ -309,40 +309,53 @@ func (db *DB) SetAlertPreferences(ctx context.Context, owner string, p alerts.Pr
 	return nil
 }
 
-// Engagements implements alerts.Store: it scans events by their sequence from the shared cursor and
-// keeps the kinds alerts report.
+// Engagements implements alerts.Store: it finds how far limit events from the shared cursor reach,
+// then reads, joined to their message and recipient, only the people's clicks, attachment opens and
+// replies among them. Opens are most events, and reading each with its joins, only to drop it, cost
+// the deployed binary about 6 % of its CPU under tracking load.
 func (db *DB) Engagements(ctx context.Context, limit int) ([]alerts.Engagement, int64, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT e.seq, e.id, e.message_id, e.kind, e.at, e.recipient, e.link, e.url,
-		e.device_type, e.device_os, e.device_client, e.machine, coalesce(m.owner, ''), coalesce(m.subject, ''), coalesce(r.email, '')
-		FROM events e LEFT JOIN messages m ON m.id = e.message_id
+	tx, err := db.read.BeginTx(ctx, nil) // one snapshot for the three reads
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: engagements: %w", err)
+	}
+	defer tx.Rollback()
+	var from int64
+	var through sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT seq FROM alert_cursors WHERE name = 'engagements'").Scan(&from); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: engagements: cursor: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?)",
+		from, limit).Scan(&through); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: engagements: %w", err)
+	}
+	if !through.Valid {
+		return nil, 0, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.message_id, e.kind, e.at, e.recipient, e.link, e.url,
+		e.device_type, e.device_os, e.device_client, e.machine, m.owner, m.subject, coalesce(r.email, '')
+		FROM events e JOIN messages m ON m.id = e.message_id
 		LEFT JOIN recipients r ON r.message_id = e.message_id AND r.idx = e.recipient
-		WHERE e.seq > (SELECT seq FROM alert_cursors WHERE name = 'engagements')
-		ORDER BY e.seq LIMIT ?`, limit)
+		WHERE e.seq > ? AND e.seq <= ? AND e.kind IN ('LINK_CLICKED', 'ATTACHMENT_OPENED', 'REPLIED') AND e.machine = 0
+		AND m.owner != '' ORDER BY e.seq`, from, through.Int64)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: engagements: %w", err)
 	}
 	var out []alerts.Engagement
-	var through int64
 	for rows.Next() {
 		var e alerts.Engagement
 		var at int64
 		var kind, devType string
 		ev := &e.Event
-		if err := rows.Scan(&through, &ev.ID, &ev.MessageID, &kind, &at, &ev.Recipient, &ev.Link, &ev.URL, &devType,
+		if err := rows.Scan(&ev.ID, &ev.MessageID, &kind, &at, &ev.Recipient, &ev.Link, &ev.URL, &devType,
 			&ev.Device.OS, &ev.Device.Client, &ev.Machine, &e.Owner, &e.Subject, &e.Recipient); err != nil {
 			rows.Close()
 			return nil, 0, fmt.Errorf("sqlite: engagements: %w", err)
 		}
 		ev.Kind, ev.Device.Type, ev.At = followed.EventKind(kind), followed.DeviceType(devType), time.UnixMilli(at).UTC()
-		switch ev.Kind {
-		case followed.LinkClicked, followed.AttachmentOpened, followed.Replied:
-			if !ev.Machine && e.Owner != "" {
-				out = append(out, e)
-			}
-		}
+		out = append(out, e)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, 0, fmt.Errorf("sqlite: engagements: %w", err)
 	}
-	return out, through, nil
+	return out, through.Int64, nil
 }

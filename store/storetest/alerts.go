@@ -281,6 +281,10 @@ func runAlerts(t *testing.T, open func(t *testing.T) Stores) {
 		if _, t2, _ := st.Alerts.Engagements(ctx, 2); t2 >= through {
 			t.Fatalf("a limit of 2 scanned through %d, as far as %d", t2, through)
 		}
+		// A page holding only an open reports none, but how far it reached, so that the reader moves on.
+		if only, t1, err := st.Alerts.Engagements(ctx, 1); err != nil || len(only) != 0 || t1 <= 0 || t1 >= through {
+			t.Fatalf("a limit of 1 (an open): %v, through %d (all: %d), err %v", only, t1, through, err)
+		}
 		a := alert("event:e2", "rep@contoso.com", t0)
 		if stored, err := st.Alerts.AppendEngagementAlerts(ctx, []alerts.Alert{a}, through); err != nil || len(stored) != 1 {
 			t.Fatalf("append: %v, %v", stored, err)
