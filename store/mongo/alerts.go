@@ -320,8 +320,9 @@ func (db *DB) SetAlertPreferences(ctx context.Context, owner string, p alerts.Pr
 	return nil
 }
 
-// Engagements implements alerts.Store: events after the shared cursor by sequence, joined to their
-// message and recipient in one aggregation.
+// Engagements implements alerts.Store: events after the shared cursor by sequence, the people's
+// clicks, attachment opens and replies among them joined to their message and recipient, in one
+// aggregation.
 func (db *DB) Engagements(ctx context.Context, limit int) ([]alerts.Engagement, int64, error) {
 	var cur struct {
 		Seq int64 `bson:"seq"`
@@ -329,26 +330,26 @@ func (db *DB) Engagements(ctx context.Context, limit int) ([]alerts.Engagement, 
 	if err := db.c("alert_cursors").FindOne(ctx, bson.D{{Key: "name", Value: engagementCursor}}).Decode(&cur); err != nil {
 		return nil, 0, fail("engagement cursor", err)
 	}
-	rows, err := aggregate[struct {
-		eventDoc `bson:",inline"`
-		Owner    string `bson:"owner"`
-		Subject  string `bson:"subject"`
-		Email    string `bson:"email"`
+	res, err := aggregate[struct {
+		Through []struct {
+			Seq int64 `bson:"seq"`
+		} `bson:"through"`
+		Rows []struct {
+			eventDoc `bson:",inline"`
+			Owner    string `bson:"owner"`
+			Subject  string `bson:"subject"`
+			Email    string `bson:"email"`
+		} `bson:"rows"`
 	}](ctx, db.c("events"), engagementsPipeline(cur.Seq, limit))
 	if err != nil {
 		return nil, 0, fail("engagements", err)
 	}
-	var out []alerts.Engagement
-	var through int64
-	for _, r := range rows {
-		through = r.Seq
-		ev := r.event()
-		switch ev.Kind {
-		case followed.LinkClicked, followed.AttachmentOpened, followed.Replied:
-			if !ev.Machine && r.Owner != "" {
-				out = append(out, alerts.Engagement{Event: ev, Owner: r.Owner, Subject: r.Subject, Recipient: r.Email})
-			}
-		}
+	if len(res) != 1 || len(res[0].Through) == 0 {
+		return nil, 0, nil // nothing after the cursor ($facet answers one document, with empty lists)
 	}
-	return out, through, nil
+	var out []alerts.Engagement
+	for _, r := range res[0].Rows {
+		out = append(out, alerts.Engagement{Event: r.event(), Owner: r.Owner, Subject: r.Subject, Recipient: r.Email})
+	}
+	return out, res[0].Through[0].Seq, nil
 }

@@ -201,28 +201,37 @@ func claimUpdate(instance string, until time.Time, extra ...e) bson.D {
 // engagementKinds are the event kinds engagement alerts report.
 var engagementKinds = a{string(followed.LinkClicked), string(followed.AttachmentOpened), string(followed.Replied)}
 
-// engagementsPipeline reads events after the cursor by sequence, with the owner, subject and recipient
-// address each needs, as the embedded store's left joins do.
+// engagementsPipeline scans limit events after the cursor by sequence and gives, in one document, how
+// far they reach (through) and, with the owner, subject and recipient address each needs as the
+// embedded store's joins do, the people's clicks, attachment opens and replies among them (rows):
+// opens are most events, and looking up their message and recipient only to drop them was wasted.
 func engagementsPipeline(after int64, limit int) bson.A {
 	return a{
 		d{{Key: "$match", Value: d{{Key: "seq", Value: d{{Key: "$gt", Value: after}}}}}},
 		d{{Key: "$sort", Value: d{{Key: "seq", Value: 1}}}},
 		d{{Key: "$limit", Value: int64(limit)}},
-		d{{Key: "$lookup", Value: d{{Key: "from", Value: "messages"}, {Key: "localField", Value: "message_id"},
-			{Key: "foreignField", Value: "id"}, {Key: "as", Value: "m"},
-			{Key: "pipeline", Value: a{d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "owner", Value: 1}, {Key: "subject", Value: 1}}}}}}}}},
-		d{{Key: "$lookup", Value: d{{Key: "from", Value: "recipients"}, {Key: "let", Value: d{{Key: "mid", Value: "$message_id"}, {Key: "idx", Value: "$recipient"}}},
-			{Key: "as", Value: "r"}, {Key: "pipeline", Value: a{
-				d{{Key: "$match", Value: d{{Key: "$expr", Value: d{{Key: "$and", Value: a{
-					d{{Key: "$eq", Value: a{"$message_id", "$$mid"}}}, d{{Key: "$eq", Value: a{"$idx", "$$idx"}}}}}}}}}},
-				d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "email", Value: 1}}}},
-			}}}}},
-		d{{Key: "$set", Value: d{
-			{Key: "owner", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.owner"}}, ""}}}},
-			{Key: "subject", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.subject"}}, ""}}}},
-			{Key: "email", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$r.email"}}, ""}}}},
+		d{{Key: "$facet", Value: d{
+			{Key: "through", Value: a{d{{Key: "$group", Value: d{{Key: "_id", Value: nil}, {Key: "seq", Value: d{{Key: "$max", Value: "$seq"}}}}}}}},
+			{Key: "rows", Value: a{
+				d{{Key: "$match", Value: d{{Key: "kind", Value: d{{Key: "$in", Value: engagementKinds}}}, {Key: "machine", Value: 0}}}},
+				d{{Key: "$lookup", Value: d{{Key: "from", Value: "messages"}, {Key: "localField", Value: "message_id"},
+					{Key: "foreignField", Value: "id"}, {Key: "as", Value: "m"},
+					{Key: "pipeline", Value: a{d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "owner", Value: 1}, {Key: "subject", Value: 1}}}}}}}}},
+				d{{Key: "$lookup", Value: d{{Key: "from", Value: "recipients"}, {Key: "let", Value: d{{Key: "mid", Value: "$message_id"}, {Key: "idx", Value: "$recipient"}}},
+					{Key: "as", Value: "r"}, {Key: "pipeline", Value: a{
+						d{{Key: "$match", Value: d{{Key: "$expr", Value: d{{Key: "$and", Value: a{
+							d{{Key: "$eq", Value: a{"$message_id", "$$mid"}}}, d{{Key: "$eq", Value: a{"$idx", "$$idx"}}}}}}}}}},
+						d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "email", Value: 1}}}},
+					}}}}},
+				d{{Key: "$set", Value: d{
+					{Key: "owner", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.owner"}}, ""}}}},
+					{Key: "subject", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.subject"}}, ""}}}},
+					{Key: "email", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$r.email"}}, ""}}}},
+				}}},
+				d{{Key: "$match", Value: d{{Key: "owner", Value: d{{Key: "$ne", Value: ""}}}}}},
+				d{{Key: "$project", Value: d{{Key: "m", Value: 0}, {Key: "r", Value: 0}}}},
+			}},
 		}}},
-		d{{Key: "$project", Value: d{{Key: "m", Value: 0}, {Key: "r", Value: 0}}}},
 	}
 }
 
