@@ -42,7 +42,8 @@ type Store interface {
 	SetAlertPreferences(ctx context.Context, owner string, p Preferences) error
 
 	// Engagements lists human clicks, attachment opens and replies recorded after the engagement
-	// cursor, at most limit events scanned, and the event position they run through.
+	// cursor that their owner's preferences want (DefaultPreferences for an owner with none), at most
+	// limit events scanned, and the event position they run through.
 	Engagements(ctx context.Context, limit int) (evs []Engagement, through int64, err error)
 	// AppendEngagementAlerts stores alerts as AppendAlerts does and moves the engagement cursor to
 	// through (never back) in the same transaction.

@@ -320,9 +320,9 @@ func (db *DB) SetAlertPreferences(ctx context.Context, owner string, p alerts.Pr
 	return nil
 }
 
-// Engagements implements alerts.Store: events after the shared cursor by sequence, the people's
-// clicks, attachment opens and replies among them joined to their message and recipient, in one
-// aggregation.
+// Engagements implements alerts.Store: events after the shared cursor by sequence, and the people's
+// clicks, attachment opens and replies among them that their owner wants, joined to their message
+// and recipient, in one aggregation.
 func (db *DB) Engagements(ctx context.Context, limit int) ([]alerts.Engagement, int64, error) {
 	var cur struct {
 		Seq int64 `bson:"seq"`

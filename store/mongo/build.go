@@ -203,9 +203,14 @@ var engagementKinds = a{string(followed.LinkClicked), string(followed.Attachment
 
 // engagementsPipeline scans limit events after the cursor by sequence and gives, in one document, how
 // far they reach (through) and, with the owner, subject and recipient address each needs as the
-// embedded store's joins do, the people's clicks, attachment opens and replies among them (rows):
-// opens are most events, and looking up their message and recipient only to drop them was wasted.
+// embedded store's joins do, the people's clicks, attachment opens and replies among them that their
+// owner's preferences want (rows): most events are opens, and clicks are alerted only to those who
+// ask, so reading every event for the alerts service to drop most was wasted.
 func engagementsPipeline(after int64, limit int) bson.A {
+	wantsBranch := func(kind followed.EventKind, field string, byDefault bool) bson.D {
+		return d{{Key: "case", Value: d{{Key: "$eq", Value: a{"$kind", string(kind)}}}},
+			{Key: "then", Value: d{{Key: "$ne", Value: a{d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$p." + field}}, b2i(byDefault)}}}, 0}}}}}
+	}
 	return a{
 		d{{Key: "$match", Value: d{{Key: "seq", Value: d{{Key: "$gt", Value: after}}}}}},
 		d{{Key: "$sort", Value: d{{Key: "seq", Value: 1}}}},
@@ -217,19 +222,29 @@ func engagementsPipeline(after int64, limit int) bson.A {
 				d{{Key: "$lookup", Value: d{{Key: "from", Value: "messages"}, {Key: "localField", Value: "message_id"},
 					{Key: "foreignField", Value: "id"}, {Key: "as", Value: "m"},
 					{Key: "pipeline", Value: a{d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "owner", Value: 1}, {Key: "subject", Value: 1}}}}}}}}},
+				d{{Key: "$set", Value: d{
+					{Key: "owner", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.owner"}}, ""}}}},
+					{Key: "subject", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.subject"}}, ""}}}},
+				}}},
+				d{{Key: "$match", Value: d{{Key: "owner", Value: d{{Key: "$ne", Value: ""}}}}}},
+				d{{Key: "$lookup", Value: d{{Key: "from", Value: "alert_preferences"}, {Key: "localField", Value: "owner"},
+					{Key: "foreignField", Value: "owner"}, {Key: "as", Value: "p"}}}},
+				d{{Key: "$match", Value: d{{Key: "$expr", Value: d{{Key: "$switch", Value: d{
+					{Key: "branches", Value: a{
+						wantsBranch(followed.LinkClicked, "link_clicked", alerts.DefaultPreferences.LinkClicked),
+						wantsBranch(followed.AttachmentOpened, "attachment_opened", alerts.DefaultPreferences.AttachmentOpened),
+						wantsBranch(followed.Replied, "reply_received", alerts.DefaultPreferences.ReplyReceived),
+					}},
+					{Key: "default", Value: false},
+				}}}}}}},
 				d{{Key: "$lookup", Value: d{{Key: "from", Value: "recipients"}, {Key: "let", Value: d{{Key: "mid", Value: "$message_id"}, {Key: "idx", Value: "$recipient"}}},
 					{Key: "as", Value: "r"}, {Key: "pipeline", Value: a{
 						d{{Key: "$match", Value: d{{Key: "$expr", Value: d{{Key: "$and", Value: a{
 							d{{Key: "$eq", Value: a{"$message_id", "$$mid"}}}, d{{Key: "$eq", Value: a{"$idx", "$$idx"}}}}}}}}}},
 						d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "email", Value: 1}}}},
 					}}}}},
-				d{{Key: "$set", Value: d{
-					{Key: "owner", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.owner"}}, ""}}}},
-					{Key: "subject", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$m.subject"}}, ""}}}},
-					{Key: "email", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$r.email"}}, ""}}}},
-				}}},
-				d{{Key: "$match", Value: d{{Key: "owner", Value: d{{Key: "$ne", Value: ""}}}}}},
-				d{{Key: "$project", Value: d{{Key: "m", Value: 0}, {Key: "r", Value: 0}}}},
+				d{{Key: "$set", Value: d{{Key: "email", Value: d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$r.email"}}, ""}}}}}}},
+				d{{Key: "$project", Value: d{{Key: "m", Value: 0}, {Key: "p", Value: 0}, {Key: "r", Value: 0}}}},
 			}},
 		}}},
 	}

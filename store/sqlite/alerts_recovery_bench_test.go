@@ -62,27 +62,41 @@ func BenchmarkUnannouncedFirstOpens(b *testing.B) {
 
 // BenchmarkEngagements is one page of the engagement-alert reader over 1,000 tracking events after its
 // cursor, as a second of tracking traffic holds them: 19 opens to each click, over 100 messages of
-// 16 KiB. The alerts service reads such pages every second while hits arrive.
+// 16 KiB, whose owner has asked for click alerts or has not (the default). The alerts service reads
+// such pages every second while hits arrive.
 func BenchmarkEngagements(b *testing.B) {
-	ctx := context.Background()
-	db := sqlite.OpenTemp(b)
-	msgs := benchMessagesOf(b, db, 100, "<p>"+strings.Repeat("x", 16<<10)+"</p>")
-	at := time.Now()
-	evs := make([]followed.Event, 1000)
-	for i := range evs {
-		evs[i] = followed.Event{ID: followed.NewID(at), MessageID: msgs[i%len(msgs)], Kind: followed.Opened, At: at,
-			Recipient: 0, Link: -1, IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64)", Method: "GET"}
-		if i%20 == 0 {
-			evs[i].Kind, evs[i].Link, evs[i].URL = followed.LinkClicked, 0, "https://example.com/a"
-		}
-	}
-	if _, err := db.RecordEvents(ctx, evs); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		got, through, err := db.Engagements(ctx, 1000)
-		if err != nil || len(got) != 50 || through == 0 {
-			b.Fatalf("%d engagements through %d, err %v; want the 50 clicks", len(got), through, err)
-		}
+	for _, c := range []struct {
+		name   string
+		prefs  *alerts.Preferences
+		clicks int
+	}{{"clicks wanted", &alerts.Preferences{ReplyReceived: true, LinkClicked: true}, 50}, {"defaults", nil, 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			db := sqlite.OpenTemp(b)
+			msgs := benchMessagesOf(b, db, 100, "<p>"+strings.Repeat("x", 16<<10)+"</p>")
+			if c.prefs != nil {
+				if err := db.SetAlertPreferences(ctx, "rep@contoso.com", *c.prefs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			at := time.Now()
+			evs := make([]followed.Event, 1000)
+			for i := range evs {
+				evs[i] = followed.Event{ID: followed.NewID(at), MessageID: msgs[i%len(msgs)], Kind: followed.Opened, At: at,
+					Recipient: 0, Link: -1, IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64)", Method: "GET"}
+				if i%20 == 0 {
+					evs[i].Kind, evs[i].Link, evs[i].URL = followed.LinkClicked, 0, "https://example.com/a"
+				}
+			}
+			if _, err := db.RecordEvents(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				got, through, err := db.Engagements(ctx, 1000)
+				if err != nil || len(got) != c.clicks || through == 0 {
+					b.Fatalf("%d engagements through %d, err %v; want %d", len(got), through, err, c.clicks)
+				}
+			}
+		})
 	}
 }

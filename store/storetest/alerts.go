@@ -252,13 +252,27 @@ func runAlerts(t *testing.T, open func(t *testing.T) Stores) {
 	t.Run("engagements after the shared cursor", func(t *testing.T) {
 		st := open(t)
 		mustCreate(t, st.Followed, message("m", "rep@contoso.com", "Deal", t0, true, "a@x.com", "b@y.com"))
+		// rep wants every kind; quiet has chosen nothing (DefaultPreferences: replies, no clicks); noreply
+		// wants clicks but not replies.
+		mustCreate(t, st.Followed, message("q", "quiet@contoso.com", "Quiet", t0, true, "c@x.com"))
+		mustCreate(t, st.Followed, message("n", "noreply@contoso.com", "Clicks", t0, true, "d@x.com"))
+		for owner, p := range map[string]alerts.Preferences{
+			"rep@contoso.com":     {FirstOpen: true, ReplyReceived: true, LinkClicked: true, AttachmentOpened: true},
+			"noreply@contoso.com": {FirstOpen: true, LinkClicked: true},
+		} {
+			if err := st.Alerts.SetAlertPreferences(ctx, owner, p); err != nil {
+				t.Fatal(err)
+			}
+		}
 		machine := event("e3", "m", followed.LinkClicked, t0.Add(3*time.Second), 1, 0)
 		machine.Machine = true
 		attach := event("e5", "m", followed.AttachmentOpened, t0.Add(5*time.Second), 1, 0)
 		attach.URL = "https://files.example/deck.pdf"
 		evs := []followed.Event{event("e1", "m", followed.Opened, t0.Add(time.Second), 0, -1),
 			event("e2", "m", followed.LinkClicked, t0.Add(2*time.Second), 0, 1), machine,
-			event("e4", "m", followed.Replied, t0.Add(4*time.Second), 1, -1), attach}
+			event("e4", "m", followed.Replied, t0.Add(4*time.Second), 1, -1), attach,
+			event("q1", "q", followed.LinkClicked, t0.Add(6*time.Second), 0, 0), event("q2", "q", followed.Replied, t0.Add(7*time.Second), 0, -1),
+			event("n1", "n", followed.Replied, t0.Add(8*time.Second), 0, -1), event("n2", "n", followed.LinkClicked, t0.Add(9*time.Second), 0, 0)}
 		if _, err := st.Followed.RecordEvents(ctx, evs); err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +285,8 @@ func runAlerts(t *testing.T, open func(t *testing.T) Stores) {
 			ids = append(ids, fmt.Sprintf("%s/%s/%s/%s", e.Event.ID, e.Event.Kind, e.Recipient, e.Owner))
 		}
 		want := []string{"e2/LINK_CLICKED/a@x.com/rep@contoso.com", "e4/REPLIED/b@y.com/rep@contoso.com",
-			"e5/ATTACHMENT_OPENED/b@y.com/rep@contoso.com"}
+			"e5/ATTACHMENT_OPENED/b@y.com/rep@contoso.com", "q2/REPLIED/c@x.com/quiet@contoso.com",
+			"n2/LINK_CLICKED/d@x.com/noreply@contoso.com"}
 		if !reflect.DeepEqual(ids, want) {
 			t.Fatalf("got %v, want %v", ids, want)
 		}
