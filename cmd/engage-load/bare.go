@@ -57,9 +57,9 @@ func startBare(ctx context.Context) (*bare, error) {
 const serveBareEnv = "ENGAGE_LOAD_SERVE_BARE"
 
 // startBareProcess runs this program again as the bare handler alone. An Engage in a process of its
-// own pays for it (the scheduler hands every hit from one process to another), and measured against
-// a bare handler that shares the load's process it came out at 0.38-0.40 where, each in a process of
-// its own, the same binary came out at 0.48-0.51.
+// own pays for being one (every hit is handed from one process to another), which a bare handler in
+// the load's process does not: measured against that one, the deployed binary came out about 0.1
+// lower than against a bare handler in a process of its own (see the README).
 func startBareProcess(ctx context.Context) (*bare, error) {
 	exe, err := os.Executable()
 	if err != nil {

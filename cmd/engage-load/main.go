@@ -56,7 +56,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 64, "connections (and goroutines) per target")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each target is driven")
 	fs.StringVar(&o.kind, "kind", "both", "pixel, click or both")
-	fs.StringVar(&o.addr, "addr", "", "host:port of a running Engage (loopback); empty starts one in-process on a temporary data dir")
+	fs.StringVar(&o.addr, "addr", "", "host:port of a running Engage (loopback); empty starts one on a temporary data dir, in this process or with -bin")
 	fs.StringVar(&o.bin, "bin", "", "an Engage binary (go build -o engage ./cmd/engage) to start in local mode for each run, on a temporary data dir: Engage as deployed, with everything it runs beside the tracking path")
 	fs.StringVar(&o.user, "user", "load@contoso.com", "local-mode user that follows the messages")
 	fs.IntVar(&o.messages, "messages", 100, "followed messages the traffic is spread over")
@@ -64,7 +64,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for spooled hits to reach the store before checking")
 	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
 	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole measurement, each on a fresh in-process Engage; more than one adds a summary, since one run on a shared machine says little")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (load, bare handler and in-process Engage) to this file")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process for the whole run to this file: the load, and the bare handler and Engage when they run in this process")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
