@@ -140,12 +140,13 @@ func TestRunBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/engage and drives load for about a second; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "engage")
-	if out, err := exec.Command("go", "build", "-o", bin, "../engage").CombinedOutput(); err != nil {
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "engage"), "../engage").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	t.Chdir(dir) // as the README has it: -bin engage, the file here
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-bin", bin, "-concurrency", "4", "-duration", "300ms", "-slice", "150ms",
+	err := run(context.Background(), []string{"-bin", "engage", "-concurrency", "4", "-duration", "300ms", "-slice", "150ms",
 		"-messages", "3"}, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

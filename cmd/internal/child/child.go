@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -26,7 +27,12 @@ type Process struct {
 // Start runs bin in local mode on a free loopback port with dataDir as its data directory, adding env
 // to its environment, and returns once its log says it is listening.
 func Start(ctx context.Context, bin, dataDir string, env ...string) (*Process, error) {
-	cmd := exec.CommandContext(ctx, bin)
+	// A bare name such as "engage" means the file here, as a path does, not a command looked up in PATH.
+	path, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	cmd := exec.CommandContext(ctx, path)
 	cmd.Env = append(os.Environ(), "ENGAGE_ADDR=127.0.0.1:0", "ENGAGE_DATA_DIR="+dataDir, "ENGAGE_SHUTDOWN_GRACE=5s",
 		"ENGAGE_PPROF_ADDR=127.0.0.1:0")
 	cmd.Env = append(cmd.Env, env...)
