@@ -144,6 +144,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 	addr := o.addr
 	var eng *engage
+	var proc *child.Process
 	if addr == "" {
 		dir, err := os.MkdirTemp("", "engage-load-*")
 		if err != nil {
@@ -151,12 +152,15 @@ func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 		}
 		defer os.RemoveAll(dir)
 		if o.bin != "" {
-			p, err := child.Start(ctx, o.bin, dir)
+			metrics, err := freeLoopbackAddr()
 			if err != nil {
 				return nil, err
 			}
-			defer p.Stop()
-			addr = p.Addr
+			if proc, err = child.Start(ctx, o.bin, dir, "ENGAGE_METRICS_ADDR="+metrics); err != nil {
+				return nil, err
+			}
+			defer proc.Stop()
+			addr = proc.Addr
 		} else {
 			if eng, err = startEngage(ctx, dir); err != nil {
 				return nil, err
@@ -222,10 +226,15 @@ func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 		acked[k] = e.ok
 	}
 	printTable(out, results)
-	if eng != nil {
-		st := eng.recorder.Stats()
-		fmt.Fprintf(out, "recorder: %d committed in %d commits (%.1f per commit), %d spooled, %d replayed, %d failed, %d pending in the spool\n",
-			st.Recorded, st.Commits, float64(st.Recorded)/float64(max(1, st.Commits)), st.Spooled, st.Replayed, st.Failed, st.SpoolPending)
+	switch {
+	case eng != nil:
+		printRecorder(out, eng.recorder.Stats())
+	case proc != nil:
+		st, err := scrapeRecorder(ctx, proc.MetricsAddr)
+		if err != nil {
+			return nil, err
+		}
+		printRecorder(out, st)
 	}
 	return results, check(ctx, out, addr, o.user, targets, before, acked, o.settle)
 }

@@ -135,7 +135,8 @@ func TestBareProcess(t *testing.T) {
 }
 
 // TestRunBinary runs the tool against a freshly built cmd/engage: Engage as deployed, measured against
-// a bare handler in a process of its own, with every acknowledged hit stored.
+// a bare handler in a process of its own, its recorder's counts read from its metrics, and every
+// acknowledged hit stored.
 func TestRunBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/engage and drives load for about a second; skipped with -short")
@@ -152,7 +153,7 @@ func TestRunBinary(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"each in a process of its own", "engage pixel", "engage click",
-		"OK, every acknowledged hit stored once"} {
+		" per commit), 0 spooled, 0 replayed, 0 failed", "OK, every acknowledged hit stored once"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -18,10 +18,11 @@ import (
 
 // Process is a running Engage binary.
 type Process struct {
-	Addr      string // where it serves, from its "engage listening" log line
-	PprofAddr string // its runtime profiles
-	cmd       *exec.Cmd
-	done      chan error
+	Addr        string // where it serves, from its "engage listening" log line
+	PprofAddr   string // its runtime profiles
+	MetricsAddr string // its Prometheus metrics, when env gives it ENGAGE_METRICS_ADDR
+	cmd         *exec.Cmd
+	done        chan error
 }
 
 // Start runs bin in local mode on a free loopback port with dataDir as its data directory, adding env
@@ -50,8 +51,11 @@ func Start(ctx context.Context, bin, dataDir string, env ...string) (*Process, e
 		if json.Unmarshal(lines.Bytes(), &l) != nil {
 			continue
 		}
-		if l.Msg == "pprof listening" {
+		switch l.Msg {
+		case "pprof listening":
 			p.PprofAddr = l.Addr
+		case "metrics listening":
+			p.MetricsAddr = l.Addr
 		}
 		if l.Msg == "engage listening" {
 			p.Addr = l.Addr

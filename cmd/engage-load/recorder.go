@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/engage-email/engage/followed"
+)
+
+// printRecorder reports what the recorder did in the run: batch size, and whether anything went to
+// the spool or was lost.
+func printRecorder(out io.Writer, st followed.RecorderStats) {
+	fmt.Fprintf(out, "recorder: %d committed in %d commits (%.1f per commit), %d spooled, %d replayed, %d failed, %d pending in the spool\n",
+		st.Recorded, st.Commits, float64(st.Recorded)/float64(max(1, st.Commits)), st.Spooled, st.Replayed, st.Failed, st.SpoolPending)
+}
+
+// freeLoopbackAddr is a loopback address with a port free a moment ago, for a child's metrics
+// listener: cmd/engage wants a port it can be scraped on, not 0.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// scrapeRecorder reads the recorder's counts from an Engage binary's Prometheus endpoint.
+func scrapeRecorder(ctx context.Context, metricsAddr string) (followed.RecorderStats, error) {
+	var st followed.RecorderStats
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
+	if err != nil {
+		return st, fmt.Errorf("recorder metrics: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("recorder metrics: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("recorder metrics: %s", res.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		return st, fmt.Errorf("recorder metrics: %w", err)
+	}
+	value := func(name string) float64 {
+		f, ok := families[name]
+		if !ok || len(f.GetMetric()) != 1 {
+			return 0
+		}
+		m := f.GetMetric()[0]
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	if _, ok := families["engage_tracking_commits_total"]; !ok {
+		return st, fmt.Errorf("recorder metrics: %s serves no engage_tracking_commits_total", metricsAddr)
+	}
+	st.Recorded = uint64(value("engage_tracking_events_recorded_total"))
+	st.Spooled = uint64(value("engage_tracking_events_spooled_total"))
+	st.Replayed = uint64(value("engage_tracking_events_replayed_total"))
+	st.Failed = uint64(value("engage_tracking_events_failed_total"))
+	st.Commits = uint64(value("engage_tracking_commits_total"))
+	st.SpoolPending = int(value("engage_tracking_spool_pending_events"))
+	return st, nil
+}
