@@ -64,7 +64,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for spooled hits to reach the store before checking")
 	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
 	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole measurement, each on a fresh in-process Engage; more than one adds a summary, since one run on a shared machine says little")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process for the whole run to this file: the load, and the bare handler and Engage when they run in this process")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process for the whole run to this file: the load, and the bare handler and Engage when they run in this process; with -bin, the binary's own profile of each run goes beside it (file.engage-1, ...)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if o.runs > 1 {
 			fmt.Fprintf(out, "run %d of %d\n", i+1, o.runs)
 		}
-		results, err := once(ctx, o, out)
+		results, err := once(ctx, o, i+1, out)
 		if err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // check. It starts its own Engage unless -addr names one: in this process, or -bin in one of its own.
 // The bare handler runs where Engage does, so that both pay alike for being, or not being, a process
 // of their own.
-func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
+func once(ctx context.Context, o options, run int, out io.Writer) ([]result, error) {
 	addr := o.addr
 	var eng *engage
 	var proc *child.Process
@@ -201,6 +201,18 @@ func once(ctx context.Context, o options, out io.Writer) ([]result, error) {
 		kinds = []string{o.kind}
 	}
 	acked := map[string]int{}
+	if proc != nil && o.cpuprofile != "" {
+		// The binary profiles itself for as long as the targets take turns.
+		path := fmt.Sprintf("%s.engage-%d", o.cpuprofile, run)
+		profiled := profileChild(ctx, proc.PprofAddr, time.Duration(len(kinds))*2*o.duration, path)
+		defer func() {
+			if err := <-profiled; err != nil {
+				fmt.Fprintf(out, "engage's profile: %v\n", err)
+			} else {
+				fmt.Fprintf(out, "engage's profile of this run: %s\n", path)
+			}
+		}()
+	}
 	for _, k := range kinds {
 		// The two targets take turns in short slices, so that whatever else the machine is doing
 		// weighs on both alike and the ratio stays meaningful on a shared machine.

@@ -135,8 +135,8 @@ func TestBareProcess(t *testing.T) {
 }
 
 // TestRunBinary runs the tool against a freshly built cmd/engage: Engage as deployed, measured against
-// a bare handler in a process of its own, its recorder's counts read from its metrics, and every
-// acknowledged hit stored.
+// a bare handler in a process of its own, its recorder's counts read from its metrics, its own CPU
+// profile of the run written beside the tool's, and every acknowledged hit stored.
 func TestRunBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/engage and drives load for about a second; skipped with -short")
@@ -148,9 +148,13 @@ func TestRunBinary(t *testing.T) {
 	t.Chdir(dir) // as the README has it: -bin engage, the file here
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"-bin", "engage", "-concurrency", "4", "-duration", "300ms", "-slice", "150ms",
-		"-messages", "3"}, &out)
+		"-messages", "3", "-cpuprofile", "load.prof"}, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
+	}
+	// The binary's own profile of the run, gzipped as pprof writes it.
+	if prof, err := os.ReadFile("load.prof.engage-1"); err != nil || len(prof) < 2 || prof[0] != 0x1f || prof[1] != 0x8b {
+		t.Errorf("engage's profile: %d bytes, err %v\n%s", len(prof), err, out.String())
 	}
 	for _, want := range []string{"each in a process of its own", "engage pixel", "engage click",
 		" per commit), 0 spooled, 0 replayed, 0 failed", "OK, every acknowledged hit stored once"} {

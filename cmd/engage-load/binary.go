@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -29,6 +32,39 @@ func freeLoopbackAddr() (string, error) {
 	}
 	addr := ln.Addr().String()
 	return addr, ln.Close()
+}
+
+// profileChild asks an Engage binary's pprof endpoint for a CPU profile of the next d (rounded up to
+// whole seconds) and writes it to path; the channel says how that went once it is done.
+func profileChild(ctx context.Context, pprofAddr string, d time.Duration, path string) <-chan error {
+	done := make(chan error, 1)
+	seconds := int((d + time.Second - 1) / time.Second)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+			fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, seconds), nil)
+		if err != nil {
+			done <- err
+			return
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("%s", res.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, res.Body)
+		done <- errors.Join(err, f.Close())
+	}()
+	return done
 }
 
 // scrapeRecorder reads the recorder's counts from an Engage binary's Prometheus endpoint.
