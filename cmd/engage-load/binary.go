@@ -34,34 +34,41 @@ func freeLoopbackAddr() (string, error) {
 	return addr, ln.Close()
 }
 
+// get fetches url from an Engage binary's side listener (pprof, metrics); the caller closes the body.
+func get(ctx context.Context, url string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	return res.Body, nil
+}
+
 // profileChild asks an Engage binary's pprof endpoint for a CPU profile of the next d (rounded up to
 // whole seconds) and writes it to path; the channel says how that went once it is done.
 func profileChild(ctx context.Context, pprofAddr string, d time.Duration, path string) <-chan error {
 	done := make(chan error, 1)
 	seconds := int((d + time.Second - 1) / time.Second)
 	go func() {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-			fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, seconds), nil)
+		body, err := get(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, seconds))
 		if err != nil {
 			done <- err
 			return
 		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			done <- fmt.Errorf("%s", res.Status)
-			return
-		}
+		defer body.Close()
 		f, err := os.Create(path)
 		if err != nil {
 			done <- err
 			return
 		}
-		_, err = io.Copy(f, res.Body)
+		_, err = io.Copy(f, body)
 		done <- errors.Join(err, f.Close())
 	}()
 	return done
@@ -70,20 +77,13 @@ func profileChild(ctx context.Context, pprofAddr string, d time.Duration, path s
 // scrapeRecorder reads the recorder's counts from an Engage binary's Prometheus endpoint.
 func scrapeRecorder(ctx context.Context, metricsAddr string) (followed.RecorderStats, error) {
 	var st followed.RecorderStats
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
+	body, err := get(ctx, "http://"+metricsAddr+"/metrics")
 	if err != nil {
 		return st, fmt.Errorf("recorder metrics: %w", err)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("recorder metrics: %w", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("recorder metrics: %s", res.Status)
-	}
+	defer body.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
+	families, err := parser.TextToMetricFamilies(body)
 	if err != nil {
 		return st, fmt.Errorf("recorder metrics: %w", err)
 	}
