@@ -47,6 +47,7 @@ type options struct {
 	slice       time.Duration
 	runs        int
 	cpuprofile  string
+	memprofile  string
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -65,6 +66,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
 	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole measurement, each on a fresh in-process Engage; more than one adds a summary, since one run on a shared machine says little")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process for the whole run to this file: the load, and the bare handler and Engage when they run in this process; with -bin, the binary's own profile of each run goes beside it (file.engage-1, ...)")
+	fs.StringVar(&o.memprofile, "memprofile", "", "write this process's allocation profile at the end of the run to this file (go tool pprof -sample_index=alloc_space): what the load, the bare handler and an in-process Engage allocated, the cost a CPU profile shows only as malloc and GC")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -120,6 +122,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var allocs *os.File // created now, so that a path that cannot be written fails before the runs
+	if o.memprofile != "" {
+		allocs, err = os.Create(o.memprofile)
+		if err != nil {
+			return fmt.Errorf("allocation profile: %w", err)
+		}
+		defer allocs.Close()
+	}
 	var all [][]result
 	for i := range o.runs {
 		if o.runs > 1 {
@@ -133,6 +143,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.runs > 1 {
 		printSummary(out, all)
+	}
+	if allocs != nil {
+		// Written at the end, so it holds every run's allocations.
+		if err := pprof.Lookup("allocs").WriteTo(allocs, 0); err != nil {
+			return fmt.Errorf("allocation profile: %w", err)
+		}
+		if err := allocs.Close(); err != nil {
+			return fmt.Errorf("allocation profile: %w", err)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -78,10 +79,29 @@ func TestRunInProcess(t *testing.T) {
 		t.Skip("drives load for about a second; skipped with -short")
 	}
 	var out bytes.Buffer
+	allocs := filepath.Join(t.TempDir(), "allocs.prof")
 	err := run(context.Background(), []string{"-concurrency", "4", "-duration", "300ms", "-slice", "150ms", "-messages", "3",
-		"-runs", "2"}, &out)
+		"-runs", "2", "-memprofile", allocs}, &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
+	}
+	// The allocation profile names the tracking path's functions (pprof gzips it; names are in its
+	// string table).
+	if f, err := os.Open(allocs); err != nil {
+		t.Error(err)
+	} else {
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("allocation profile: %v", err)
+		}
+		prof, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("allocation profile: %v", err)
+		}
+		if !bytes.Contains(prof, []byte("engage/followed.(*Recorder)")) {
+			t.Errorf("allocation profile (%d bytes) does not name the recorder", len(prof))
+		}
 	}
 	for _, want := range []string{"both in this process", "bare pixel", "engage pixel", "bare click", "engage click", "ratio to bare",
 		"OK, every acknowledged hit stored once", "run 2 of 2", "over 2 runs"} {
