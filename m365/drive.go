@@ -310,7 +310,7 @@ func (d driveItem) ref(op string) (DriveItemRef, error) {
 	if d.ID == "" {
 		return DriveItemRef{}, fmt.Errorf("m365: %s: graph returned no item id", op)
 	}
-	return DriveItemRef{ID: d.ID, Name: d.Name}, nil
+	return DriveItemRef(d), nil
 }
 
 // escapePath escapes each segment of a slash-separated drive path.

@@ -11,12 +11,8 @@ import (
 	"github.com/engage-email/engage/store/sqlite"
 )
 
-// benchMessages creates n shared messages with two links each and returns their ids.
-func benchMessages(b *testing.B, db *sqlite.DB, n int) []string {
-	return benchMessagesOf(b, db, n, "<p>x</p>")
-}
-
-// benchMessagesOf is benchMessages with the given HTML; tests use it too.
+// benchMessagesOf creates n shared messages with two links each and the given HTML, and returns their
+// ids; tests use it too.
 func benchMessagesOf(tb testing.TB, db *sqlite.DB, n int, html string) []string {
 	tb.Helper()
 	now := time.Now()
