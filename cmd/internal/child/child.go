@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -41,10 +42,27 @@ func Start(ctx context.Context, bin, dataDir string, env ...string) (*Process, e
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	if err := cmd.Start(); err != nil {
+	p := &Process{cmd: cmd, done: make(chan error, 1)}
+	started, scanned := make(chan error, 1), make(chan struct{})
+	go func() {
+		// On Linux the child is killed when the thread that started it ends (dieWithParent). So it is
+		// started on a thread of its own that lives until it has exited: one the goroutine never lets
+		// go, which ends with it. A tool killed by SIGKILL, which runs no clean-up, leaves no Engage
+		// running.
+		runtime.LockOSThread()
+		dieWithParent(cmd)
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		<-scanned // Wait closes the pipe, so it may start only once Start's reads are over
+		io.Copy(io.Discard, stderr)
+		p.done <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	p := &Process{cmd: cmd, done: make(chan error, 1)}
 	lines := bufio.NewScanner(stderr)
 	for lines.Scan() {
 		var l struct{ Msg, Addr string }
@@ -62,10 +80,7 @@ func Start(ctx context.Context, bin, dataDir string, env ...string) (*Process, e
 			break
 		}
 	}
-	go func() {
-		io.Copy(io.Discard, stderr)
-		p.done <- cmd.Wait()
-	}()
+	close(scanned)
 	if p.Addr == "" {
 		p.Stop()
 		return nil, errors.New("engage did not start: its log never said it was listening")
