@@ -17,6 +17,7 @@ import (
 type bare struct {
 	addr string
 	own  bool // in a process of its own
+	pid  int  // of that process
 	stop func()
 }
 
@@ -96,7 +97,7 @@ func startBareProcess(ctx context.Context) (*bare, error) {
 		stop()
 		return nil, fmt.Errorf("bare handler process: it did not say where it listens (%q, %v)", line, err)
 	}
-	return &bare{addr: addr, own: true, stop: stop}, nil
+	return &bare{addr: addr, own: true, pid: cmd.Process.Pid, stop: stop}, nil
 }
 
 const bareListening = "bare handler listening on "

@@ -232,7 +232,14 @@ func once(ctx context.Context, o options, run int, out io.Writer) ([]result, err
 			}
 		}()
 	}
+	var cpu *cpuMeter // with -bin, each side's own CPU time
+	if proc != nil && bare.pid != 0 {
+		cpu = &cpuMeter{bare: bare.pid, engage: proc.Pid()}
+	}
 	for _, k := range kinds {
+		if cpu != nil {
+			cpu.start()
+		}
 		// The two targets take turns in short slices, so that whatever else the machine is doing
 		// weighs on both alike and the ratio stays meaningful on a shared machine.
 		bareURLs, engageURLs := bare.urls(k), targets.urls(k, addr)
@@ -255,8 +262,14 @@ func once(ctx context.Context, o options, run int, out io.Writer) ([]result, err
 		e.ratio = e.rps() / b.rps()
 		results = append(results, b, e)
 		acked[k] = e.ok
+		if cpu != nil {
+			cpu.stop(k, b.ok, e.ok)
+		}
 	}
 	printTable(out, results)
+	if cpu != nil {
+		cpu.print(out)
+	}
 	switch {
 	case eng != nil:
 		printRecorder(out, eng.recorder.Stats())
