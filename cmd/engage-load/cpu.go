@@ -14,8 +14,8 @@ import (
 // Linux architecture Go runs on.
 const clockTicks = 100
 
-// processCPU is the CPU time (user and system, all threads) pid has used so far, read from /proc: a
-// figure of the process's own, which the machine's other work slows down less than it does req/s.
+// processCPU is the CPU time (user and system, all threads) pid has used so far, read from /proc: the
+// process's own cost, without the load's share that dilutes a ratio of req/s.
 func processCPU(pid int) (time.Duration, error) {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
