@@ -73,26 +73,29 @@ func (m *cpuMeter) start() {
 }
 
 // stop charges each process's CPU time since start to its hits of kind: all of it, since what Engage
-// does in the bare handler's turns (indexing, checkpoints) is the cost of its own hits.
-func (m *cpuMeter) stop(kind string, bareHits, engageHits int) {
+// does in the bare handler's turns (indexing, checkpoints) is the cost of its own hits. It returns the
+// bare handler's CPU time per hit over Engage's, or 0 when either was not read.
+func (m *cpuMeter) stop(kind string, bareHits, engageHits int) float64 {
 	if m.err != nil {
-		return
+		return 0
 	}
 	b, e, err := m.read()
 	if err != nil {
 		m.err = err
-		return
+		return 0
 	}
 	if bareHits == 0 || engageHits == 0 {
-		return
+		return 0
 	}
 	pb, pe := (b-m.from[0])/time.Duration(bareHits), (e-m.from[1])/time.Duration(engageHits)
-	ratio := "-"
+	ratio, shown := 0.0, "-"
 	if pe > 0 {
-		ratio = fmt.Sprintf("%.2f", float64(pb)/float64(pe))
+		ratio = float64(pb) / float64(pe)
+		shown = fmt.Sprintf("%.2f", ratio)
 	}
 	m.lines = append(m.lines, fmt.Sprintf("%s bare %.1f µs, engage %.1f µs (ratio %s)", kind,
-		float64(pb)/float64(time.Microsecond), float64(pe)/float64(time.Microsecond), ratio))
+		float64(pb)/float64(time.Microsecond), float64(pe)/float64(time.Microsecond), shown))
+	return ratio
 }
 
 // print writes one line for the run.

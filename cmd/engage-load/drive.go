@@ -19,6 +19,7 @@ type result struct {
 	elapsed   time.Duration
 	latencies []time.Duration // sorted once all slices are in
 	ratio     float64         // req/s over the bare handler's; 0 for the bare rows
+	cpuRatio  float64         // the bare handler's CPU time per hit over Engage's, when both were read; else 0
 }
 
 // add folds another slice's run into r; call sort once all are in.

@@ -64,7 +64,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.body, "body", 16<<10, "bytes of HTML in each followed message (Outlook's HTML makes even a short sales email tens of KiB)")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long to wait for spooled hits to reach the store before checking")
 	fs.DurationVar(&o.slice, "slice", time.Second, "the bare handler and Engage take turns in slices this long")
-	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole measurement, each on a fresh in-process Engage; more than one adds a summary, since one run on a shared machine says little")
+	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole measurement, each on a fresh Engage; more than one adds a summary, since one run on a shared machine says little")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process for the whole run to this file: the load, and the bare handler and Engage when they run in this process; with -bin, the binary's own profile of each run goes beside it (file.engage-1, ...)")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write this process's allocation profile at the end of the run to this file (go tool pprof -sample_index=alloc_space): what the load, the bare handler and an in-process Engage allocated, the cost a CPU profile shows only as malloc and GC")
 	if err := fs.Parse(args); err != nil {
@@ -260,11 +260,11 @@ func once(ctx context.Context, o options, run int, out io.Writer) ([]result, err
 		b.sort()
 		e.sort()
 		e.ratio = e.rps() / b.rps()
+		if cpu != nil {
+			e.cpuRatio = cpu.stop(k, b.ok, e.ok)
+		}
 		results = append(results, b, e)
 		acked[k] = e.ok
-		if cpu != nil {
-			cpu.stop(k, b.ok, e.ok)
-		}
 	}
 	printTable(out, results)
 	if cpu != nil {

@@ -211,3 +211,42 @@ func TestMedian(t *testing.T) {
 		t.Errorf("median of 1ms and 3ms = %v, want 2ms", got)
 	}
 }
+
+// TestPrintSummary: every run's ratio and p99 with their medians; the CPU ratio's column only when
+// every run read the processes' CPU times (-bin on Linux), since a median over some runs would mislead.
+func TestPrintSummary(t *testing.T) {
+	run := func(ratio, cpu float64, p99 time.Duration) []result {
+		return []result{{name: "bare pixel", latencies: []time.Duration{time.Millisecond}},
+			{name: "engage pixel", latencies: []time.Duration{p99}, ratio: ratio, cpuRatio: cpu}}
+	}
+	tests := []struct {
+		name       string
+		runs       [][]result
+		want, lack []string
+	}{
+		{"without CPU times", [][]result{run(0.50, 0, 12*time.Millisecond), run(0.54, 0, 14*time.Millisecond)},
+			[]string{"over 2 runs", "engage pixel  0.50 0.54", "0.52", "12.00ms 14.00ms", "13.00ms"},
+			[]string{"CPU ratio", "bare pixel"}},
+		{"with CPU times", [][]result{run(0.50, 0.31, 12*time.Millisecond), run(0.54, 0.33, 14*time.Millisecond),
+			run(0.52, 0.35, 16*time.Millisecond)},
+			[]string{"over 3 runs", "CPU ratio", "0.31 0.33 0.35", "0.33"}, nil},
+		{"CPU times in some runs only", [][]result{run(0.50, 0.31, 12*time.Millisecond), run(0.54, 0, 14*time.Millisecond)},
+			[]string{"0.50 0.54"}, []string{"CPU ratio"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			printSummary(&out, tt.runs)
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("summary lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, l := range tt.lack {
+				if strings.Contains(out.String(), l) {
+					t.Errorf("summary has %q:\n%s", l, out.String())
+				}
+			}
+		})
+	}
+}
