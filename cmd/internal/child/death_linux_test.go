@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,7 +32,7 @@ func TestEngageDiesWithItsTool(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the tool printed no pid: %v", err)
 	}
-	pid, err := strconv.Atoi(string(bytes.TrimSpace([]byte(line))))
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		t.Fatalf("the tool printed %q, not a pid", line)
 	}
@@ -43,7 +44,9 @@ func TestEngageDiesWithItsTool(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for running(pid) {
 		if time.Now().After(deadline) {
-			syscallKill(pid)
+			if p, err := os.FindProcess(pid); err == nil {
+				p.Kill()
+			}
 			t.Fatalf("engage %d still runs 10 s after its tool was killed", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -60,10 +63,4 @@ func running(pid int) bool {
 	// The state follows the command name, which is in parentheses and may hold spaces.
 	i := bytes.LastIndexByte(stat, ')')
 	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
-}
-
-func syscallKill(pid int) {
-	if p, err := os.FindProcess(pid); err == nil {
-		p.Kill()
-	}
 }
