@@ -250,3 +250,22 @@ func TestPrintSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestProfilePathsFailFirst: a profile that cannot be written is an error before any load is driven,
+// not after a whole measurement.
+func TestProfilePathsFailFirst(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "out.prof")
+	for _, flag := range []string{"-cpuprofile", "-memprofile"} {
+		t.Run(flag, func(t *testing.T) {
+			var out bytes.Buffer
+			start := time.Now()
+			err := run(context.Background(), []string{flag, missing, "-duration", "10s"}, &out)
+			if err == nil || !strings.Contains(err.Error(), "profile") {
+				t.Fatalf("err %v, want one about the profile", err)
+			}
+			if strings.Contains(out.String(), "req/s") || time.Since(start) > 5*time.Second {
+				t.Errorf("drove load before refusing the path (%s):\n%s", time.Since(start), out.String())
+			}
+		})
+	}
+}
