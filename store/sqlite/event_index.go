@@ -137,9 +137,7 @@ func (db *DB) indexStep(ctx context.Context, seqs []int64, from, end int64) erro
 		return fmt.Errorf("sqlite: index events: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_index (`+indexColumns+`)
-		SELECT `+indexColumns+` FROM events WHERE seq IN (SELECT value FROM json_each(?))
-		ORDER BY message_id, at, id`, string(list)); err != nil {
+	if _, err := tx.ExecContext(ctx, indexStepSQL, string(list)); err != nil {
 		return fmt.Errorf("sqlite: index events: %w", err)
 	}
 	if end >= 0 {
@@ -176,3 +174,9 @@ func (db *DB) indexRoundsUntilCaughtUp(ctx context.Context) error {
 		}
 	}
 }
+
+// indexStepSQL copies the events whose seqs its JSON list holds into event_index, in the list's
+// order: CROSS JOIN keeps the list the outer loop, so each event is found by seq as it comes and
+// no sorter runs, and since the list is sorted by message, its entries still go in leaf by leaf.
+var indexStepSQL = `INSERT OR IGNORE INTO event_index (` + indexColumns + `)
+	SELECT ` + prefixed("e.", indexColumns) + ` FROM json_each(?) AS j CROSS JOIN events AS e ON e.seq = j.value`

@@ -69,3 +69,39 @@ func BenchmarkRecordEvents(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIndexEvents measures the background indexer on what half a second of tracking at 64
+// connections leaves it: 7,000 opens over 100 messages of 16 KiB, stored in batches of 20. events/s is
+// to compare with the tracking hit rate, since the indexer shares the machine with the hits.
+func BenchmarkIndexEvents(b *testing.B) {
+	const events, batch = 7000, 20
+	db := openIdle(b)
+	msgs := benchMessagesOf(b, db, 100, "<p>"+strings.Repeat("x", 16<<10)+"</p>")
+	ctx := context.Background()
+	evs := make([]followed.Event, batch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		for j := 0; j < events; j += batch {
+			at := time.Now()
+			for k := range evs {
+				evs[k] = followed.Event{ID: followed.NewID(at), MessageID: msgs[(i*events+j+k)%len(msgs)], Kind: followed.Opened,
+					At: at, Recipient: followed.Shared, Link: -1, IP: "192.0.2.1", UserAgent: "Mozilla/5.0", Method: "GET",
+					Device: followed.Device{Type: followed.DeviceDesktop, OS: "Windows", Client: "Outlook"}}
+			}
+			if _, err := db.RecordEvents(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if err := sqlite.IndexEvents(ctx, db); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if n, err := sqlite.UnindexedEvents(ctx, db); err != nil || n != 0 {
+		b.Fatalf("%d events left unindexed, %v", n, err)
+	}
+	b.ReportMetric(float64(b.N*events)/b.Elapsed().Seconds(), "events/s")
+}

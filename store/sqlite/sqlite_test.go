@@ -54,12 +54,12 @@ func stores(db *sqlite.DB, f followed.Store) storetest.Stores {
 }
 
 // openIdle opens a store whose indexer does not run during a test.
-func openIdle(t *testing.T) *sqlite.DB {
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "engage.db"), sqlite.Options{IndexEvery: time.Hour})
+func openIdle(tb testing.TB) *sqlite.DB {
+	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "engage.db"), sqlite.Options{IndexEvery: time.Hour})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	tb.Cleanup(func() { db.Close() })
 	return db
 }
 
