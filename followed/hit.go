@@ -3,6 +3,7 @@ package followed
 import (
 	"net"
 	"time"
+	"unicode/utf8"
 
 	"github.com/engage-email/engage/machines"
 )
@@ -45,6 +46,22 @@ func (p IPStorage) Apply(ip string) string {
 	return ip
 }
 
+// MaxUserAgent bounds the user agent an event keeps. Real agents are a few hundred bytes; a hostile
+// one, up to the request's header limit, would fill the store and could make an event too large to
+// spool while the store is down.
+const MaxUserAgent = 1024
+
+// clip returns s cut to at most n bytes, on a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // Event turns a hit into the event to store, with a fresh id so that a replay is recognised.
 func (h Hit) Event(devices *DeviceParser) Event {
 	ev := Event{
@@ -54,7 +71,7 @@ func (h Hit) Event(devices *DeviceParser) Event {
 		Recipient: h.Token.Recipient,
 		Link:      -1,
 		IP:        h.IPStorage.Apply(h.IP),
-		UserAgent: h.UserAgent,
+		UserAgent: clip(h.UserAgent, MaxUserAgent),
 		Method:    h.Method,
 		Device:    devices.Parse(h.UserAgent),
 	}
