@@ -310,9 +310,33 @@ func (r *Recorder) handle(batch []pending) {
 		}
 		r.unhealthy(err)
 	}
-	if serr := r.opts.Spool.Append(context.Background(), evs); serr != nil {
+	r.spool(batch, evs, err)
+}
+
+// spool appends a batch's events to the spool and answers their waiters; storeErr is why they are not
+// in the store, if they tried. An event too large for a record fails alone: the rest of its batch, hits
+// that were answered like it, are spooled without it.
+func (r *Recorder) spool(batch []pending, evs []Event, storeErr error) {
+	serr := r.opts.Spool.Append(context.Background(), evs)
+	if errors.Is(serr, errRecordTooLarge) && len(batch) > 1 {
+		var fit []pending
+		for _, p := range batch {
+			if _, err := encodeRecords(nil, []Event{p.ev}); err != nil {
+				r.failed.Add(1)
+				p.done <- errors.Join(storeErr, err)
+				continue
+			}
+			fit = append(fit, p)
+		}
+		batch, evs = fit, evs[:0]
+		for _, p := range fit {
+			evs = append(evs, p.ev)
+		}
+		serr = r.opts.Spool.Append(context.Background(), evs)
+	}
+	if serr != nil {
 		r.failed.Add(uint64(len(evs)))
-		answer(batch, errors.Join(err, serr))
+		answer(batch, errors.Join(storeErr, serr))
 		return
 	}
 	r.spooled.Add(uint64(len(evs)))

@@ -304,6 +304,46 @@ func TestRecorderReplaysWhatAnEarlierRunSpooled(t *testing.T) {
 	}
 }
 
+// TestRecorderSpoolsABatchWithoutItsOversizedEvent queues, while the store is down, one event too large
+// for a spool record (a click on a link of megabytes) among ordinary hits, in one batch: it alone fails,
+// and the others are spooled and then stored.
+func TestRecorderSpoolsABatchWithoutItsOversizedEvent(t *testing.T) {
+	in := newIngest(t, 3)
+	rec := followed.NewRecorder(in.db, followed.RecorderOptions{Spool: in.spool(t, nil), CommitTimeout: 200 * time.Millisecond,
+		MaxBatch: 64})
+	release := in.lock(t)
+
+	// Queued before the recorder runs, the hits make its first batch together.
+	big := in.event(0, followed.LinkClicked)
+	big.URL = "https://example.com/?q=" + strings.Repeat("<", followed.SpoolMaxRecord/4)
+	errs := make(chan error, 21)
+	go func() { errs <- rec.Record(context.Background(), big) }()
+	for i := range 20 {
+		go func() { errs <- rec.Record(context.Background(), in.event(1+i, followed.Opened)) }()
+	}
+	eventually(t, "every hit queued", func() bool { return rec.Stats().Queued == 21 })
+	stop := run(rec)
+	defer stop()
+	var failed []error
+	for range 21 {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0].Error(), big.ID) {
+		t.Fatalf("%d hits failed (%v), want the oversized one alone", len(failed), failed)
+	}
+	release()
+	eventually(t, "spool replayed", func() bool { return rec.Stats().SpoolPending == 0 })
+	stop()
+	if got := in.stored(t); got != 20 {
+		t.Fatalf("stored %d events, want 20", got)
+	}
+	if st := rec.Stats(); st.Failed != 1 || st.Spooled != 20 {
+		t.Fatalf("stats %+v, want 20 spooled and 1 failed", st)
+	}
+}
+
 func TestRecorderWithoutSpoolReportsStoreErrors(t *testing.T) {
 	in := newIngest(t, 1)
 	in.db.Close()

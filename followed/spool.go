@@ -27,6 +27,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errSpoolCorrupt marks bytes that are not a whole, intact record.
 var errSpoolCorrupt = errors.New("corrupt spool record")
 
+// errRecordTooLarge marks an event too large for one spool record.
+var errRecordTooLarge = errors.New("more than a spool record holds")
+
 // ErrSpoolClosed means the spool was closed and takes no more records.
 var ErrSpoolClosed = errors.New("followed: spool closed")
 
@@ -161,7 +164,7 @@ func encodeRecords(dst []byte, evs []Event) ([]byte, error) {
 			return dst, fmt.Errorf("followed: encode event %s: %w", ev.ID, err)
 		}
 		if len(payload) > SpoolMaxRecord {
-			return dst, fmt.Errorf("followed: event %s is %d bytes, more than a spool record holds", ev.ID, len(payload))
+			return dst, fmt.Errorf("followed: event %s is %d bytes, %w", ev.ID, len(payload), errRecordTooLarge)
 		}
 		dst = frameRecord(dst, payload)
 	}
