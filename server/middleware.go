@@ -2,8 +2,10 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -24,6 +26,20 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		limit := s.bodyLimit(r)
+		if r.ContentLength < 0 && !isUpload(r) { // chunked: uploads are refused without a length (uploadGuard)
+			if err := bufferBody(r, limit); err != nil {
+				status := http.StatusBadRequest
+				if errors.Is(err, errBodyTooLarge) {
+					status = http.StatusRequestEntityTooLarge
+					tooLarge(w, r, limit)
+				} else {
+					http.Error(w, "request body not read: "+err.Error(), status)
+				}
+				s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", status)
+				s.metrics.observe(r, status, start)
+				return
+			}
+		}
 		if r.ContentLength > limit {
 			tooLarge(w, r, limit)
 			s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", http.StatusRequestEntityTooLarge)
@@ -50,6 +66,29 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// errBodyTooLarge marks a body of unknown length that ran over the limit.
+var errBodyTooLarge = errors.New("request body over the limit")
+
+// bufferBody reads a body of unknown length (chunked) into memory, up to limit bytes, and gives the
+// request its length, so that one over the limit is refused with 413 like a body that declared its
+// length, rather than by whatever error the handler makes of a body cut short. Handlers read such
+// bodies whole anyway (GraphQL's JSON, notifications, forms), so memory stays within the limit.
+func bufferBody(r *http.Request, limit int64) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	r.Body.Close()
+	if err != nil {
+		return err
+	}
+	if int64(len(body)) > limit {
+		return errBodyTooLarge
+	}
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	return nil
 }
 
 // authenticate puts the caller's identity, when proven, into the request context; resolvers decide

@@ -110,3 +110,36 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("after bad requests: %+v", r)
 	}
 }
+
+// TestChunkedBodies sends bodies without a Content-Length: one over the limit gets the same 413 as one
+// that declares its length, and one within it is served as usual.
+func TestChunkedBodies(t *testing.T) {
+	e := start(t)
+	tests := []struct {
+		name       string
+		body       string
+		wantStatus int
+		wantBody   string
+	}{
+		{"within the limit", `{"query": "{ me { email } }"}`, 200, "rep@contoso.com"},
+		{"over the limit", `{"query": "` + strings.Repeat(" ", 300<<10) + `{ me { email } }"}`, 413, "over the limit"},
+		{"empty", ``, 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A reader of no known length makes the client send the body chunked.
+			req, _ := http.NewRequest("POST", e.URL+"/graphql", io.MultiReader(strings.NewReader(tt.body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Engage-User", "rep@contoso.com")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.wantStatus || !strings.Contains(string(body), tt.wantBody) {
+				t.Fatalf("status %d body %.300s, want %d containing %q", res.StatusCode, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+}
