@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // TokenKind says which tracking URL a token belongs to, so one endpoint cannot be replayed on another.
@@ -62,7 +63,8 @@ const (
 	tokenMaxIndex = 1<<31 - 1
 )
 
-// tokenEncoding is strict so that no two different strings decode to the same bytes.
+// tokenEncoding is strict so that no two different strings decode to the same bytes, but for the line
+// breaks every base64 decoder skips, which Parse refuses first.
 var tokenEncoding = base64.RawURLEncoding.Strict()
 
 // check says why a token cannot be signed, or parsed after its signature verified.
@@ -136,6 +138,9 @@ func (r *KeyRing) Sign(t Token) (string, error) {
 func (r *KeyRing) Parse(s string) (Token, error) {
 	if len(s) > tokenMaxLength {
 		return Token{}, fmt.Errorf("%w: %d characters, over the %d limit", ErrBadToken, len(s), tokenMaxLength)
+	}
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return Token{}, fmt.Errorf("%w: line break at character %d", ErrBadToken, i)
 	}
 	raw, err := tokenEncoding.DecodeString(s)
 	if err != nil {
