@@ -20,8 +20,21 @@ type LabellerOptions struct {
 	// RecheckAfter is how long "delivery recorded no send time" is believed before the store is asked
 	// again (the send may be recorded just after the first hits); default 30s.
 	RecheckAfter time.Duration
-	Log          *slog.Logger
+	// Backlog says whether tracking events wait to be stored, in the recorder's spool while the store
+	// is down or behind. Relabels wait for it to clear, since a relabel reaches only stored events;
+	// nil means events are always stored by the time their hit is answered.
+	Backlog func() bool
+	// RetryEvery is how often relabels that wait, for the backlog or for a failing store, are tried
+	// again; default 2s.
+	RetryEvery time.Duration
+	Log        *slog.Logger
 }
+
+// maxHeld bounds the relabels that wait; past it the oldest are dropped, and the log says how many.
+const maxHeld = 100_000
+
+// heldStep bounds the relabels one retry sends to the store at once.
+const heldStep = 500
 
 // Labeller labels every tracking hit as a person's or a machine's as it arrives (machines.Classifier)
 // and applies the relabels later hits call for. Nothing it does on the hot path waits on the store:
@@ -39,6 +52,7 @@ type Labeller struct {
 	mu       sync.Mutex
 	inflight map[string]*machines.Label // events labelled but not yet stored -> relabel waiting for them
 	asked    map[string]bool            // message ids queued for the cache
+	held     []Relabel                  // relabels waiting for the backlog to clear or the store to answer
 }
 
 // sentEntry is what the cache knows of a message's send time.
@@ -54,6 +68,9 @@ func NewLabeller(c *machines.Classifier, store LabelStore, opts LabellerOptions)
 	}
 	if opts.RecheckAfter <= 0 {
 		opts.RecheckAfter = 30 * time.Second
+	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = 2 * time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -153,7 +170,8 @@ func (l *Labeller) ask(messageID string) {
 
 // Settle applies, once the event Label labelled is recorded, the relabels its hit called for (those
 // of events still on their way wait for them) and any relabel that came for this event meanwhile.
-// Failures are logged: a label is worth less than the hit, which is already answered for.
+// While events wait in the spool, or when the store fails, the relabels are held and Run applies them
+// later, so that none is lost to an outage and no hit waits on the store for one.
 func (l *Labeller) Settle(ctx context.Context, s Settlement) {
 	var apply []Relabel
 	l.mu.Lock()
@@ -177,8 +195,60 @@ func (l *Labeller) Settle(ctx context.Context, s Settlement) {
 	if len(apply) == 0 {
 		return
 	}
+	if l.opts.Backlog != nil && l.opts.Backlog() {
+		l.hold(ctx, apply)
+		return
+	}
 	if err := l.store.Relabel(ctx, apply); err != nil {
-		l.opts.Log.ErrorContext(ctx, "machine relabels not stored", "events", len(apply), "err", err)
+		l.opts.Log.WarnContext(ctx, "machine relabels not stored yet; held to try again", "events", len(apply), "err", err)
+		l.hold(ctx, apply)
+	}
+}
+
+// hold keeps rs for retryHeld, dropping the oldest held past maxHeld.
+func (l *Labeller) hold(ctx context.Context, rs []Relabel) {
+	l.mu.Lock()
+	l.held = append(l.held, rs...)
+	drop := len(l.held) - maxHeld
+	if drop > 0 {
+		l.held = append(l.held[:0:0], l.held[drop:]...)
+	}
+	l.mu.Unlock()
+	if drop > 0 {
+		l.opts.Log.ErrorContext(ctx, "machine relabels dropped: too many waiting for the store", "events", drop)
+	}
+}
+
+// retryHeld applies the held relabels, a step at a time, once no events wait in the spool; what the
+// store refuses is held again for the next try.
+func (l *Labeller) retryHeld(ctx context.Context) {
+	if l.opts.Backlog != nil && l.opts.Backlog() {
+		return
+	}
+	l.mu.Lock()
+	rs := l.held
+	l.held = nil
+	l.mu.Unlock()
+	applied := 0
+	for len(rs) > 0 {
+		step := rs[:min(heldStep, len(rs))]
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := l.store.Relabel(rctx, step)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				l.opts.Log.WarnContext(ctx, "held machine relabels not stored yet", "events", len(rs), "err", err)
+			}
+			l.mu.Lock()
+			l.held = append(rs, l.held...)
+			l.mu.Unlock()
+			break
+		}
+		applied += len(step)
+		rs = rs[len(step):]
+	}
+	if applied > 0 {
+		l.opts.Log.InfoContext(ctx, "held machine relabels applied", "events", applied)
 	}
 }
 
@@ -203,8 +273,21 @@ func (l *Labeller) Warm(ctx context.Context, messageIDs ...string) error {
 // fillBatch is how many queued look-ups Run answers with one store read.
 const fillBatch = 100
 
-// Run answers queued send-time look-ups, a batch per store read, until ctx is done.
+// Run answers queued send-time look-ups, a batch per store read, and applies held relabels every
+// RetryEvery, until ctx is done.
 func (l *Labeller) Run(ctx context.Context) {
+	go func() {
+		t := time.NewTicker(l.opts.RetryEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				l.retryHeld(ctx)
+			}
+		}
+	}()
 	for {
 		var ids []string
 		select {

@@ -156,6 +156,70 @@ func TestLabellerRelabelWaitsForEventsInFlight(t *testing.T) {
 	}
 }
 
+// TestLabellerHoldsRelabelsThroughAnOutage: a scanner clicks a link and then follows the honeypot while
+// the store is down, so its click waits in the spool. The honeypot's relabel must not hold its redirect
+// on the store, nor be lost: it waits until the spool is replayed, then turns the click into the
+// scanner's.
+func TestLabellerHoldsRelabelsThroughAnOutage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := newIngest(t, 0)
+	devices, err := followed.NewDeviceParser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := storedMessage(t, in.db, time.Now())
+	made, _ := followed.IDTime(id)
+	rec := followed.NewRecorder(in.db, followed.RecorderOptions{Spool: in.spool(t, nil), CommitTimeout: 100 * time.Millisecond})
+	stop := run(rec)
+	defer stop()
+	backlog := func() bool { st := rec.Stats(); return st.Degraded || st.SpoolPending > 0 }
+	l := followed.NewLabeller(machines.NewClassifier(nil, nil), in.db, followed.LabellerOptions{Backlog: backlog,
+		RetryEvery: 20 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	go l.Run(ctx)
+
+	release := in.lock(t)
+	hit := func(kind followed.TokenKind, link int) followed.Event {
+		h := followed.Hit{Token: followed.Token{Kind: kind, MessageID: id, Recipient: 0, Link: link, URL: "https://example.com/a"},
+			At: made.Add(time.Hour), IP: "198.51.100.7", UserAgent: chromeAgent, Method: "GET"}
+		ev := h.Event(devices)
+		s := l.Label(h, &ev)
+		if err := rec.Record(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		settled := make(chan struct{})
+		go func() { defer close(settled); l.Settle(ctx, s) }()
+		select {
+		case <-settled:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s hit: Settle still waits on a store that is down", ev.Kind)
+		}
+		return ev
+	}
+	if click := hit(followed.TokenClick, 0); click.Machine {
+		t.Fatalf("click on arrival: %s", label(click))
+	}
+	hit(followed.TokenHoneypot, 0)
+	if st := rec.Stats(); st.Spooled != 2 {
+		t.Fatalf("recorder %+v, want both hits spooled", st)
+	}
+	release()
+
+	eventually(t, "the click relabelled", func() bool {
+		m, err := in.db.Message(ctx, id)
+		return err == nil && m.Counters.Clicks == 0 && m.Counters.MachineClicks == 2
+	})
+	evs, err := in.db.Events(ctx, followed.EventQuery{MessageID: id, Limit: 10})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("%d events (err %v), want 2", len(evs), err)
+	}
+	for _, ev := range evs {
+		if ev.Reason != string(machines.ReasonScanner) || ev.Rule != machines.RuleHoneypot {
+			t.Errorf("event %s (%s): %s", ev.ID, ev.Kind, label(ev))
+		}
+	}
+}
+
 // TestLabellerUsesTheDeliverySendTime: a message created long before it was sent (a scheduled send)
 // is judged from its delivery's send time once the cache has it.
 func TestLabellerUsesTheDeliverySendTime(t *testing.T) {

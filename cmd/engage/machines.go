@@ -9,9 +9,10 @@ import (
 )
 
 // startMachines starts machine labelling: the rules (the file's, watched for changes, else the
-// built-in ones), the labeller's send-time cache and the prefetch sweep, all stopping with ctx. It
-// returns nil, labelling nothing, when the store cannot serve labels.
-func startMachines(ctx context.Context, cfg config, store any, log *slog.Logger) *followed.Labeller {
+// built-in ones), the labeller's send-time cache and held relabels, and the prefetch sweep, all
+// stopping with ctx; relabels wait while the recorder's spool holds events. It returns nil, labelling
+// nothing, when the store cannot serve labels.
+func startMachines(ctx context.Context, cfg config, store any, recorder *followed.Recorder, log *slog.Logger) *followed.Labeller {
 	ls, ok := store.(followed.LabelStore)
 	if !ok {
 		log.Warn("machines: this store keeps no machine labels; every open and click counts as a person's")
@@ -21,7 +22,11 @@ func startMachines(ctx context.Context, cfg config, store any, log *slog.Logger)
 	if cfg.MachineRules != "" {
 		go machines.Watch(ctx, cfg.MachineRules, 0, classifier, log)
 	}
-	labels := followed.NewLabeller(classifier, ls, followed.LabellerOptions{Log: log})
+	backlog := func() bool {
+		st := recorder.Stats()
+		return st.Degraded || st.SpoolPending > 0
+	}
+	labels := followed.NewLabeller(classifier, ls, followed.LabellerOptions{Backlog: backlog, Log: log})
 	go labels.Run(ctx)
 	go followed.NewPrefetchSweep(ls, classifier, followed.PrefetchOptions{Log: log}).Run(ctx)
 	return labels

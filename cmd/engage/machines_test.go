@@ -41,7 +41,8 @@ func TestMachineRulesFile(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			db := sqlite.OpenTemp(t)
-			labels := startMachines(ctx, config{MachineRules: path}, db, slog.New(slog.NewJSONHandler(logs, nil)))
+			labels := startMachines(ctx, config{MachineRules: path}, db, followed.NewRecorder(db, followed.RecorderOptions{}),
+				slog.New(slog.NewJSONHandler(logs, nil)))
 			if labels == nil {
 				t.Fatal("no labeller on the embedded store")
 			}
@@ -68,7 +69,7 @@ func TestMachineRulesFile(t *testing.T) {
 
 	t.Run("a store that keeps no labels", func(t *testing.T) {
 		logs := &lockedBuffer{}
-		if l := startMachines(context.Background(), config{}, struct{}{}, slog.New(slog.NewJSONHandler(logs, nil))); l != nil {
+		if l := startMachines(context.Background(), config{}, struct{}{}, nil, slog.New(slog.NewJSONHandler(logs, nil))); l != nil {
 			t.Fatal("a labeller without a label store")
 		}
 		if !strings.Contains(logs.String(), "keeps no machine labels") {

@@ -161,7 +161,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		Keys:      keys,
 		Devices:   devices,
 		Recorder:  recorder,
-		Labels:    startMachines(ctx, cfg, db, log),
+		Labels:    startMachines(ctx, cfg, db, recorder, log),
 		IPStorage: consents.IPStorage,
 		Records:   consents.Records,
 		Inbound:   replies,
