@@ -105,7 +105,8 @@ func (s *Service) prepare(who auth.Identity, in FollowInput) (Message, error) {
 const ReasonSenderChoice = "The sender chose not to follow this message."
 
 // RetryFollow asks the gate again about a message the caller may see (after an admin changed a
-// preference or setting), renders it anew and stores the renders; counters are kept.
+// preference or setting), renders it anew and stores the renders; counters are kept. Only before its
+// send starts: mail that went out as it was cannot be followed after the fact.
 func (s *Service) RetryFollow(ctx context.Context, who auth.Identity, id string) (Message, error) {
 	m, err := s.Message(ctx, who, id)
 	if err != nil {
@@ -113,6 +114,13 @@ func (s *Service) RetryFollow(ctx context.Context, who auth.Identity, id string)
 	}
 	if m.NotFollowedReason == ReasonSenderChoice {
 		return Message{}, fmt.Errorf("%w: the sender chose not to follow message %s", ErrBadInput, id)
+	}
+	started, err := s.store.SendStarted(ctx, id)
+	if err != nil {
+		return Message{}, fmt.Errorf("followed: retry %s: %w", id, err)
+	}
+	if started {
+		return Message{}, fmt.Errorf("%w: message %s was sent (or is being sent) as it was, and cannot be followed now", ErrBadInput, id)
 	}
 	m.Following, m.NotFollowedReason, m.Renders, m.Links, m.Warnings = true, "", nil, nil, nil
 	if err := s.decide(ctx, &m); err != nil {

@@ -37,6 +37,8 @@ type Store interface {
 	Relabel(ctx context.Context, rs []Relabel) error
 	// Summary adds up the counters of the messages created in [From, To).
 	Summary(ctx context.Context, q SummaryQuery) (Summary, error)
+	// SendStarted tells whether the message is being sent or was sent (even in part).
+	SendStarted(ctx context.Context, messageID string) (bool, error)
 }
 
 // MessageQuery selects messages; empty fields do not filter.

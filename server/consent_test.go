@@ -107,6 +107,24 @@ func TestDoNotAllowRecipientIsNotTracked(t *testing.T) {
 		!pixelRe.MatchString(again.RetryFollow.Renders[0].HTML) {
 		t.Fatalf("after retry: %+v", again.RetryFollow)
 	}
+
+	// Mail sent untracked stays unfollowed: its recipients have it without a pixel or tracked links.
+	blocked := e.follow(t, repA, false, offerHTML, "cy@northwind.example").FollowMessage
+	var sent struct{ SendMessage sendOut }
+	e.mustGQL(t, repA, `mutation($id: ID!) { sendMessage(id: $id) { `+sendFields+` } }`, map[string]any{"id": blocked.ID}, &sent)
+	if sent.SendMessage.Status != "SENT" {
+		t.Fatalf("send: %+v", sent.SendMessage)
+	}
+	e.setPreference(t, "northwind.example", "ALLOW")
+	if r := e.gql(t, repA, retry, map[string]any{"id": blocked.ID}, nil); r.code() != "BAD_USER_INPUT" ||
+		!strings.Contains(r.Errors[0].Message, "cannot be followed now") {
+		t.Fatalf("retry after sending: %+v", r.Errors)
+	}
+	var still struct{ Message struct{ Following bool } }
+	e.mustGQL(t, repA, `query($id: ID!) { message(id: $id) { following } }`, map[string]any{"id": blocked.ID}, &still)
+	if still.Message.Following {
+		t.Fatal("a message sent untracked became followed")
+	}
 }
 
 func TestSettingsSwitchSignalsAndEngagement(t *testing.T) {

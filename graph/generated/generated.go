@@ -2821,7 +2821,7 @@ extend type Mutation {
   importFollowPreferences(csv: String!): PreferenceImport!
   "Let a suppressed (bounced) address be followed again (admins)."
   liftSuppression(email: String!): Boolean!
-  "Ask again who of a message's recipients may be followed, after an admin's change, and render it anew."
+  "Ask again who of a message's recipients may be followed, after an admin's change, and render it anew; BAD_USER_INPUT once its send has started."
   retryFollow(id: ID!): FollowedMessage!
   "Remove or anonymise every trace of an address (admins)."
   forgetRecipient(email: String!): Erasure!
