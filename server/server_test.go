@@ -82,6 +82,10 @@ func TestBadRequests(t *testing.T) {
 		{"too complex", "POST", "application/json", `{"query": "` + deep + `"}`, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"GET works", "GET", "", "", 200, "UNAUTHENTICATED"},
 		{"unsupported content type", "POST", "text/plain", `{ me { email } }`, 400, ""},
+		{"a time that is not one", "POST", "application/json", `{"query": "{ engagementSummary(from: \"yesterday\") { opens } }"}`, 200,
+			`"yesterday\" is not a time: send one in RFC 3339`},
+		{"a time variable that is a number", "POST", "application/json",
+			`{"query": "query($f: Time) { engagementSummary(from: $f) { opens } }", "variables": {"f": 17}}`, 200, "BAD_USER_INPUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
