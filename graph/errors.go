@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -86,13 +87,17 @@ func classify(err error) (code, msg string) {
 }
 
 // userMessage is the text after the sentinel's own words, e.g. "bad input: the message has no body"
-// becomes "the message has no body".
+// becomes "the message has no body". A sentinel wrapped last ("the template's name is empty: bad
+// input", as recommend words it) gives the words of the error that wrapped it, without the query
+// position and field gqlgen puts before them.
 func userMessage(err, sentinel error) string {
 	s := err.Error()
-	prefix := sentinel.Error() + ": "
-	for i := 0; i+len(prefix) <= len(s); i++ {
-		if s[i:i+len(prefix)] == prefix {
-			return s[i+len(prefix):]
+	if _, after, ok := strings.Cut(s, sentinel.Error()+": "); ok {
+		return after
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if errors.Unwrap(e) == sentinel {
+			return strings.TrimSuffix(e.Error(), ": "+sentinel.Error())
 		}
 	}
 	return s

@@ -85,10 +85,10 @@ func TestSendTimeRecommendation(t *testing.T) {
 			"", 2, []int{19, 20}, "from 30 engagements"},
 		{"unknown recipient is a cold start", "rep@contoso.com", map[string]any{"to": []string{"new@nowhere.example"}, "after": after},
 			"", recommend.DefaultCount, nil, "nowhere.example"},
-		{"empty list", "rep@contoso.com", map[string]any{"to": []string{}}, "BAD_USER_INPUT", 0, nil, ""},
-		{"too many recipients", "rep@contoso.com", map[string]any{"to": many}, "BAD_USER_INPUT", 0, nil, ""},
-		{"count above 24", "rep@contoso.com", map[string]any{"to": []string{"a@x.example"}, "count": 25}, "BAD_USER_INPUT", 0, nil, ""},
-		{"not an address", "rep@contoso.com", map[string]any{"to": []string{"nobody"}}, "BAD_USER_INPUT", 0, nil, ""},
+		{"empty list", "rep@contoso.com", map[string]any{"to": []string{}}, "BAD_USER_INPUT", 0, nil, "no recipients"},
+		{"too many recipients", "rep@contoso.com", map[string]any{"to": many}, "BAD_USER_INPUT", 0, nil, "recipients, at most"},
+		{"count above 24", "rep@contoso.com", map[string]any{"to": []string{"a@x.example"}, "count": 25}, "BAD_USER_INPUT", 0, nil, "count 25 is outside 1-24"},
+		{"not an address", "rep@contoso.com", map[string]any{"to": []string{"nobody"}}, "BAD_USER_INPUT", 0, nil, "is not an email address"},
 		{"anonymous", "", map[string]any{"to": []string{"a@x.example"}}, "UNAUTHENTICATED", 0, nil, ""},
 	}
 	for _, tc := range tests {
@@ -99,8 +99,10 @@ func TestSendTimeRecommendation(t *testing.T) {
 				t.Fatalf("code = %q (%v), want %q", r.code(), r.Errors, tc.code)
 			}
 			if tc.code != "" {
-				if r.status != 200 || len(r.Errors[0].Message) == 0 {
-					t.Errorf("status %d, message %q: want 200 and a clear message", r.status, r.Errors[0].Message)
+				// The caller's words alone: no query position, field name or sentinel around them.
+				if msg := r.Errors[0].Message; r.status != 200 || !strings.Contains(msg, tc.phrase) || strings.Contains(msg, "input:") ||
+					strings.Contains(msg, "bad input") {
+					t.Errorf("status %d, message %q: want 200 and a clear message mentioning %q", r.status, msg, tc.phrase)
 				}
 				return
 			}
@@ -144,8 +146,8 @@ func TestTemplatesAndOutcomes(t *testing.T) {
 	if r.code() != "" || intro.ID == "" || intro.Owner != rep || intro.Name != "Intro" {
 		t.Fatalf("create: %+v %v", intro, r.Errors)
 	}
-	if _, r := create(t, rep, "", "intro"); r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "name is empty") {
-		t.Errorf("empty name: %v, want BAD_USER_INPUT naming the field", r.Errors)
+	if _, r := create(t, rep, "", "intro"); r.code() != "BAD_USER_INPUT" || r.Errors[0].Message != "the template's name is empty" {
+		t.Errorf("empty name: %v, want BAD_USER_INPUT naming the field, and nothing else", r.Errors)
 	}
 	if _, r := create(t, "", "Anon", "intro"); r.code() != "UNAUTHENTICATED" {
 		t.Errorf("anonymous create: %v", r.Errors)
