@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"time"
 
 	"github.com/engage-email/engage/feed"
 	"github.com/engage-email/engage/graph/model"
@@ -19,11 +18,12 @@ func (r *mutationResolver) RegisterWebhook(ctx context.Context, input model.Regi
 		return nil, err
 	}
 	in := feed.EndpointInput{URL: input.URL, Secret: input.Secret, Categories: categoryNames(input.Categories)}
-	if d := seconds(input.BatchIntervalSeconds); d != nil {
+	d, err := seconds(input.BatchIntervalSeconds)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
 		in.Interval = *d
-		if *d == 0 {
-			in.Interval = -time.Second // zero asks for no batching at all: refused, not defaulted
-		}
 	}
 	if input.Since != nil {
 		in.Since = *input.Since
@@ -40,11 +40,12 @@ func (r *mutationResolver) UpdateWebhook(ctx context.Context, id string, input m
 	if err != nil {
 		return nil, err
 	}
-	c := feed.EndpointChange{URL: input.URL, Secret: input.Secret, Categories: categoryNames(input.Categories),
-		Interval: seconds(input.BatchIntervalSeconds), Enable: input.Enable != nil && *input.Enable}
-	if c.Interval != nil && *c.Interval == 0 {
-		*c.Interval = -time.Second
+	interval, err := seconds(input.BatchIntervalSeconds)
+	if err != nil {
+		return nil, err
 	}
+	c := feed.EndpointChange{URL: input.URL, Secret: input.Secret, Categories: categoryNames(input.Categories),
+		Interval: interval, Enable: input.Enable != nil && *input.Enable}
 	ep, err := svc.Update(ctx, who, id, c)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/feed"
+	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph/model"
 )
 
@@ -93,11 +94,21 @@ func webhookDelivery(d feed.Delivery) *model.WebhookDelivery {
 	return out
 }
 
-// seconds turns an optional count of seconds into a duration; nil stays nil.
-func seconds(n *int) *time.Duration {
+// seconds turns an optional batch interval in seconds into a duration; nil stays nil. A count past
+// the longest interval is refused here, before it could overflow into another duration, and 0 too:
+// it would ask for no batching at all.
+func seconds(n *int) (*time.Duration, error) {
 	if n == nil {
-		return nil
+		return nil, nil
+	}
+	max := int(feed.MaxInterval / time.Second)
+	if *n == 0 {
+		return nil, fmt.Errorf("%w: batchIntervalSeconds 0 would send every record alone: give 1-%d, or leave it out for %s",
+			followed.ErrBadInput, max, feed.DefaultBatchIn)
+	}
+	if *n < 0 || *n > max {
+		return nil, fmt.Errorf("%w: batchIntervalSeconds %d is outside 1-%d", followed.ErrBadInput, *n, max)
 	}
 	d := time.Duration(*n) * time.Second
-	return &d
+	return &d, nil
 }

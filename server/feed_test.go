@@ -195,13 +195,22 @@ func TestWebhookOverHTTP(t *testing.T) {
 	defer rcv.Close()
 
 	const register = `mutation($in: RegisterWebhookInput!) { registerWebhook(input: $in) { id url categories batchIntervalSeconds enabled cursor } }`
-	for name, in := range map[string]map[string]any{
-		"short secret": {"url": rcv.URL, "secret": "short"},
-		"bad URL":      {"url": "ftp://crm.example.com/h", "secret": secret},
-		"zero batch":   {"url": rcv.URL, "secret": secret, "batchIntervalSeconds": 0},
+	for name, tc := range map[string]struct {
+		in     map[string]any
+		phrase string
+	}{
+		"short secret": {map[string]any{"url": rcv.URL, "secret": "short"}, "secret"},
+		"bad URL":      {map[string]any{"url": "ftp://crm.example.com/h", "secret": secret}, "URL"},
+		"zero batch":   {map[string]any{"url": rcv.URL, "secret": secret, "batchIntervalSeconds": 0}, "batchIntervalSeconds 0 would send every record alone"},
+		"batch past a day": {map[string]any{"url": rcv.URL, "secret": secret, "batchIntervalSeconds": 86401},
+			"batchIntervalSeconds 86401 is outside 1-86400"},
+		// As nanoseconds it would wrap around to about a minute.
+		"batch past a duration": {map[string]any{"url": rcv.URL, "secret": secret, "batchIntervalSeconds": 1<<55 + 60},
+			"is outside 1-86400"},
 	} {
-		if r := e.gql(t, adminUser, register, map[string]any{"in": in}, nil); r.code() != "BAD_USER_INPUT" {
-			t.Errorf("%s: %q %+v", name, r.code(), r.Errors)
+		if r := e.gql(t, adminUser, register, map[string]any{"in": tc.in}, nil); r.code() != "BAD_USER_INPUT" ||
+			!strings.Contains(r.Errors[0].Message, tc.phrase) {
+			t.Errorf("%s: %q %+v, want BAD_USER_INPUT mentioning %q", name, r.code(), r.Errors, tc.phrase)
 		}
 	}
 	var reg struct {
