@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/engage-email/engage/auth"
 )
@@ -74,7 +76,33 @@ func (s *Service) Follow(ctx context.Context, who auth.Identity, in FollowInput)
 	return m, nil
 }
 
+// Limits of a message's header text, so that what is stored can be sent: a subject is one header
+// line, at most the 998 bytes RFC 5322 allows, and a display name shares a line with its address.
+const (
+	MaxSubject       = 998
+	MaxRecipientName = 256
+)
+
+// headerText trims s and checks it can stand in a header: not too long, valid UTF-8, and no control
+// character but tab (a line break would end the header there and start another).
+func headerText(what, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case len(s) > max:
+		return "", fmt.Errorf("%w: the %s is %d bytes, over the limit of %d", ErrBadInput, what, len(s), max)
+	case !utf8.ValidString(s):
+		return "", fmt.Errorf("%w: the %s is not valid UTF-8", ErrBadInput, what)
+	case strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }):
+		return "", fmt.Errorf("%w: the %s holds a line break or another control character", ErrBadInput, what)
+	}
+	return s, nil
+}
+
 func (s *Service) prepare(who auth.Identity, in FollowInput) (Message, error) {
+	subject, err := headerText("subject", in.Subject, MaxSubject)
+	if err != nil {
+		return Message{}, err
+	}
 	html, err := s.body(in)
 	if err != nil {
 		return Message{}, err
@@ -87,7 +115,7 @@ func (s *Service) prepare(who auth.Identity, in FollowInput) (Message, error) {
 	m := Message{
 		ID:         NewID(now),
 		Owner:      who.Email,
-		Subject:    strings.TrimSpace(in.Subject),
+		Subject:    subject,
 		HTML:       html,
 		Recipients: recipients,
 		Individual: in.Individual,
@@ -211,7 +239,11 @@ func (s *Service) recipients(in []Recipient) ([]Recipient, error) {
 		default:
 			return nil, fmt.Errorf("%w: recipient %s has unknown kind %q", ErrBadInput, email, kind)
 		}
-		out = append(out, Recipient{Email: email, Name: strings.TrimSpace(r.Name), Kind: kind})
+		name, err := headerText("name of "+email, r.Name, MaxRecipientName)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Recipient{Email: email, Name: name, Kind: kind})
 	}
 	return out, nil
 }

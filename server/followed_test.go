@@ -230,6 +230,14 @@ func TestFollowBadInput(t *testing.T) {
 		{"html and text", map[string]any{"subject": "s", "html": "x", "text": "y", "recipients": one}, "not both"},
 		{"html too large", map[string]any{"subject": "s", "html": strings.Repeat("x", 65<<10), "recipients": one}, "over the limit"},
 		{"unknown kind", map[string]any{"subject": "s", "html": "x", "recipients": []map[string]any{{"email": "a@b.com", "kind": "FROM"}}}, "FROM"},
+		{"a line break in the subject", map[string]any{"subject": "Quote\r\nBcc: evil@x.com", "html": "x", "recipients": one},
+			"the subject holds a line break"},
+		{"a NUL in the subject", map[string]any{"subject": "a\u0000b", "html": "x", "recipients": one}, "the subject holds a line break or another control character"},
+		{"subject too long", map[string]any{"subject": strings.Repeat("s", 999), "html": "x", "recipients": one}, "the subject is 999 bytes, over the limit of 998"},
+		{"a line break in a name", map[string]any{"subject": "s", "html": "x", "recipients": []map[string]any{{"email": "a@b.com", "name": "Ann\nBcc: x"}}},
+			"the name of a@b.com holds a line break"},
+		{"name too long", map[string]any{"subject": "s", "html": "x", "recipients": []map[string]any{{"email": "a@b.com", "name": strings.Repeat("n", 1000)}}},
+			"the name of a@b.com is 1000 bytes, over the limit of 256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

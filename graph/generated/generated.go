@@ -3184,11 +3184,13 @@ enum RecipientKind {
 
 input RecipientInput {
   email: String!
+  "The display name: up to 256 bytes, with no line break or other control character."
   name: String
   kind: RecipientKind = TO
 }
 
 input FollowMessageInput {
+  "One header line: up to 998 bytes, with no line break or other control character (tabs are kept)."
   subject: String!
   "The body as HTML; give this or text."
   html: String

@@ -179,6 +179,7 @@ type Erasure struct {
 }
 
 type FollowMessageInput struct {
+	// One header line: up to 998 bytes, with no line break or other control character (tabs are kept).
 	Subject string `json:"subject"`
 	// The body as HTML; give this or text.
 	HTML *string `json:"html,omitempty"`
@@ -361,9 +362,10 @@ type RecipientData struct {
 }
 
 type RecipientInput struct {
-	Email string         `json:"email"`
-	Name  *string        `json:"name,omitempty"`
-	Kind  *RecipientKind `json:"kind,omitempty"`
+	Email string `json:"email"`
+	// The display name: up to 256 bytes, with no line break or other control character.
+	Name *string        `json:"name,omitempty"`
+	Kind *RecipientKind `json:"kind,omitempty"`
 }
 
 type RegisterWebhookInput struct {
