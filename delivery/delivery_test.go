@@ -160,11 +160,16 @@ func TestSendRefusals(t *testing.T) {
 		{"unknown message", func() error { _, err := svc.Send(ctx, rep, "nope", time.Time{}); return err }, followed.ErrNotFound, ""},
 		{"a time in the past", func() error { _, err := svc.Send(ctx, rep, draft.ID, t0.Add(-time.Minute)); return err }, followed.ErrBadInput, "not in the future"},
 		{"now is not later", func() error { _, err := svc.Send(ctx, rep, draft.ID, t0); return err }, followed.ErrBadInput, "not in the future"},
+		{"years ahead", func() error { _, err := svc.Send(ctx, rep, draft.ID, t0.AddDate(2, 0, 0)); return err }, followed.ErrBadInput, "more than a year ahead"},
 		{"scheduling twice", func() error { _, err := svc.Send(ctx, rep, scheduled.ID, t0.Add(2*time.Hour)); return err }, followed.ErrBadInput, "already scheduled"},
 		{"send now while scheduled", func() error { _, err := svc.Send(ctx, rep, scheduled.ID, time.Time{}); return err }, followed.ErrBadInput, "already scheduled"},
 		{"cancel a draft", func() error { _, err := svc.Cancel(ctx, rep, draft.ID); return err }, followed.ErrBadInput, "not scheduled"},
 		{"cancel someone else's", func() error { _, err := svc.Cancel(ctx, other, scheduled.ID); return err }, followed.ErrNotFound, ""},
 		{"reschedule into the past", func() error { _, err := svc.Reschedule(ctx, rep, scheduled.ID, t0.Add(-time.Hour)); return err }, followed.ErrBadInput, "not in the future"},
+		{"reschedule to the year 9999", func() error {
+			_, err := svc.Reschedule(ctx, rep, scheduled.ID, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+			return err
+		}, followed.ErrBadInput, "more than a year ahead"},
 		{"reschedule a draft", func() error { _, err := svc.Reschedule(ctx, rep, draft.ID, t0.Add(time.Hour)); return err }, followed.ErrBadInput, "not scheduled"},
 	}
 	for _, tc := range tests {

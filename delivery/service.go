@@ -107,8 +107,10 @@ func (s *Service) Send(ctx context.Context, who auth.Identity, id string, at tim
 		return Job{}, fmt.Errorf("%w: %s", followed.ErrBadInput, err.Reason)
 	}
 	now := s.now()
-	if !at.IsZero() && !at.After(now) {
-		return Job{}, fmt.Errorf("%w: the send time %s is not in the future", followed.ErrBadInput, at.UTC().Format(time.RFC3339))
+	if !at.IsZero() {
+		if err := checkSendTime(at, now); err != nil {
+			return Job{}, err
+		}
 	}
 	j := Job{MessageID: m.ID, Owner: m.Owner, CreatedAt: now}
 	if at.IsZero() {
@@ -159,14 +161,28 @@ func (s *Service) Cancel(ctx context.Context, who auth.Identity, id string) (Job
 	return Job{MessageID: id, Owner: who.Email, Status: StatusDraft}, nil
 }
 
-// Reschedule moves the caller's scheduled send to at, which must be in the future.
+// maxScheduleAhead bounds a scheduled send, as reminders are bounded: a time years ahead is a typo.
+const maxScheduleAhead = 366 * 24 * time.Hour
+
+// checkSendTime says why at cannot be a scheduled send's time.
+func checkSendTime(at, now time.Time) error {
+	switch {
+	case !at.After(now):
+		return fmt.Errorf("%w: the send time %s is not in the future", followed.ErrBadInput, at.UTC().Format(time.RFC3339))
+	case at.Sub(now) > maxScheduleAhead:
+		return fmt.Errorf("%w: the send time %s is more than a year ahead", followed.ErrBadInput, at.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Reschedule moves the caller's scheduled send to at, which must be in the future, within a year.
 func (s *Service) Reschedule(ctx context.Context, who auth.Identity, id string, at time.Time) (Job, error) {
 	if _, err := s.own(ctx, who, id); err != nil {
 		return Job{}, err
 	}
 	now := s.now()
-	if !at.After(now) {
-		return Job{}, fmt.Errorf("%w: the send time %s is not in the future", followed.ErrBadInput, at.UTC().Format(time.RFC3339))
+	if err := checkSendTime(at, now); err != nil {
+		return Job{}, err
 	}
 	j, err := s.store.RescheduleJob(ctx, id, at.UTC().Truncate(time.Millisecond), now)
 	if err != nil {

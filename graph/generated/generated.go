@@ -2964,14 +2964,14 @@ extend type Query {
 extend type Mutation {
   """
   Send one of the caller's messages from their mailbox: now (without ` + "`" + `at` + "`" + `, on their behalf) or at ` + "`" + `at` + "`" + `,
-  which must be in the future. Sending a message again, or one already scheduled, is BAD_USER_INPUT;
+  which must be in the future, within a year. Sending a message again, or one already scheduled, is BAD_USER_INPUT;
   someone else's message is NOT_FOUND. Answers the message with its ` + "`" + `status` + "`" + `: SENT, SCHEDULED (also
   when Microsoft 365 asked to wait: ` + "`" + `sendError` + "`" + ` says why and when it is tried again) or FAILED.
   """
   sendMessage(id: ID!, at: Time): FollowedMessage!
   "Cancel a scheduled send; the message goes back to DRAFT. Too late once it is being sent."
   cancelScheduledSend(id: ID!): FollowedMessage!
-  "Move a scheduled send to ` + "`" + `at` + "`" + `, in the future."
+  "Move a scheduled send to ` + "`" + `at` + "`" + `, in the future, within a year."
   rescheduleSend(id: ID!, at: Time!): FollowedMessage!
 }
 
