@@ -45,6 +45,11 @@ func NewSendTimes(st Store, rnd *rand.Rand, explore float64) (*SendTimes, error)
 	return &SendTimes{store: st, explore: explore, rnd: rnd, burial: newBurialTable()}, nil
 }
 
+// maxAhead bounds how far ahead a recommendation may start: slots years away help nobody send mail,
+// and near the year 10,000 they are no longer RFC 3339 times. Past starts are allowed back to 2000,
+// for looking at what would have been recommended.
+const maxAhead = 366 * 24 * time.Hour
+
 // Recommend returns up to count slots after after (0 means DefaultCount), best first, for one message
 // to recipients; senderZone stands in for recipients whose zone is unknown (nil means the owner's
 // zone on record, else UTC).
@@ -59,8 +64,14 @@ func (s *SendTimes) Recommend(ctx context.Context, owner string, recipients []st
 	case count < 0 || count > MaxCount:
 		return nil, fmt.Errorf("recommend send time: count %d is outside 1-%d: %w", count, MaxCount, ErrBadInput)
 	}
-	if after.IsZero() {
-		after = time.Now()
+	now := time.Now()
+	switch {
+	case after.IsZero():
+		after = now
+	case after.Sub(now) > maxAhead:
+		return nil, fmt.Errorf("recommend send time: %s is more than a year ahead: %w", after.UTC().Format(time.RFC3339), ErrBadInput)
+	case after.Year() < 2000:
+		return nil, fmt.Errorf("recommend send time: %s is before the year 2000: %w", after.UTC().Format(time.RFC3339), ErrBadInput)
 	}
 	lookup := addrs
 	if senderZone == nil && owner != "" {

@@ -89,6 +89,10 @@ func TestSendTimeRecommendation(t *testing.T) {
 		{"too many recipients", "rep@contoso.com", map[string]any{"to": many}, "BAD_USER_INPUT", 0, nil, "recipients, at most"},
 		{"count above 24", "rep@contoso.com", map[string]any{"to": []string{"a@x.example"}, "count": 25}, "BAD_USER_INPUT", 0, nil, "count 25 is outside 1-24"},
 		{"not an address", "rep@contoso.com", map[string]any{"to": []string{"nobody"}}, "BAD_USER_INPUT", 0, nil, "is not an email address"},
+		{"years ahead", "rep@contoso.com", map[string]any{"to": []string{"a@x.example"}, "after": "9999-12-31T23:00:00Z"}, "BAD_USER_INPUT", 0, nil,
+			"9999-12-31T23:00:00Z is more than a year ahead"},
+		{"in year 1", "rep@contoso.com", map[string]any{"to": []string{"a@x.example"}, "after": "0001-01-01T00:00:01Z"}, "BAD_USER_INPUT", 0, nil,
+			"is before the year 2000"},
 		{"anonymous", "", map[string]any{"to": []string{"a@x.example"}}, "UNAUTHENTICATED", 0, nil, ""},
 	}
 	for _, tc := range tests {

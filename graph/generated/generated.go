@@ -3369,7 +3369,7 @@ extend type Interaction {
 	{Name: "../schema/recommend.graphqls", Input: `# Recommendations: when to send (learned per recipient) and which templates work.
 
 extend type Query {
-  "The best next delivery slots for a message to these recipients (1-100 addresses; count 1-24, default 3), best first. Unknown recipients are a cold start: working hours in their zone."
+  "The best next delivery slots for a message to these recipients (1-100 addresses; count 1-24, default 3), best first, after ` + "`" + `after` + "`" + ` (default now; from 2000 to a year ahead). Unknown recipients are a cold start: working hours in their zone."
   sendTimeRecommendation(recipients: [String!]!, after: Time, count: Int): [SendTimeSlot!]!
   "Templates by name, in one category or all."
   templates(category: String): [Template!]!
