@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/graph"
@@ -50,6 +51,7 @@ func (s *Server) graphql() http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(extension.FixedComplexityLimit(s.opts.ComplexityLimit))
 	srv.AroundOperations(graph.Memo)
+	srv.AroundOperations(subscriptionsOnSockets)
 	srv.SetErrorPresenter(graph.ErrorPresenter(s.deps.Log))
 	srv.SetRecoverFunc(graph.Recover(s.deps.Log))
 	return s.websocketRequests(srv)
@@ -82,3 +84,20 @@ func (s *Server) playground(w http.ResponseWriter, r *http.Request) {
 }
 
 var _ graphql.ErrorPresenterFunc = graph.ErrorPresenter(nil)
+
+// plainRequestKey marks the context of a GraphQL request that is not a websocket's.
+type plainRequestKey struct{}
+
+// subscriptionsOnSockets refuses a subscription sent as a plain GET or POST: gqlgen's transports for
+// those would hold the request open until the first event, answer it alone and end, which serves no
+// client and ties up a connection meanwhile.
+func subscriptionsOnSockets(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription &&
+		ctx.Value(plainRequestKey{}) != nil {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+			Message:    "subscriptions are served over a websocket (graphql-transport-ws or graphql-ws) at this same URL",
+			Extensions: map[string]any{"code": graph.CodeBadUserInput},
+		}}})
+	}
+	return next(ctx)
+}

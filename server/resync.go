@@ -65,7 +65,11 @@ func (s *socketSlot) release() {
 // base context (shutdown) or the connection. It also gives subscriptions a closer for their socket.
 func (s *Server) websocketRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") == "" || (transportWS{}).Supports(r) { // transportWS detaches by itself
+		if r.Header.Get("Upgrade") == "" {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), plainRequestKey{}, true)))
+			return
+		}
+		if (transportWS{}).Supports(r) { // transportWS detaches by itself
 			next.ServeHTTP(w, r)
 			return
 		}

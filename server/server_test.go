@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -145,5 +148,25 @@ func TestChunkedBodies(t *testing.T) {
 				t.Fatalf("status %d body %.300s, want %d containing %q", res.StatusCode, body, tt.wantStatus, tt.wantBody)
 			}
 		})
+	}
+}
+
+// TestSubscriptionOverPlainHTTP sends a signed-in subscription as a POST: it is answered at once with
+// the way to subscribe, where gqlgen's transport held it open until the first alert. (GET allows
+// queries alone, and says so.)
+func TestSubscriptionOverPlainHTTP(t *testing.T) {
+	e := start(t)
+	body, _ := json.Marshal(map[string]string{"query": `subscription { alerts { id } }`})
+	req, _ := http.NewRequest("POST", e.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Engage-User", "rep@contoso.com")
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	got, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(got), "BAD_USER_INPUT") || !strings.Contains(string(got), "over a websocket") {
+		t.Fatalf("status %d body %.300s, want BAD_USER_INPUT naming the websocket", res.StatusCode, got)
 	}
 }
