@@ -28,8 +28,9 @@ type Store interface {
 	// Endpoints lists every endpoint, oldest first.
 	Endpoints(ctx context.Context) ([]Endpoint, error)
 	// UpdateEndpoint replaces an endpoint's configuration (URL, secret, categories, interval, updater),
-	// leaving its delivery state alone unless reset, which re-enables it with a clean failure record;
-	// followed.ErrNotFound when absent.
+	// leaving its delivery state alone but for the next attempt, which comes no later than UpdatedAt
+	// plus the new interval (a shorter interval takes effect at once), unless reset, which re-enables
+	// it with a clean failure record; followed.ErrNotFound when absent.
 	UpdateEndpoint(ctx context.Context, ep Endpoint, reset bool) error
 	// DeleteEndpoint removes an endpoint and its delivery log; followed.ErrNotFound when absent.
 	DeleteEndpoint(ctx context.Context, id string) error

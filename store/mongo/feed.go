@@ -266,8 +266,9 @@ func endpointUpdate(ep feed.Endpoint, reset bool) bson.D {
 	if reset {
 		set = append(set, e{Key: "disabled_at", Value: nil}, e{Key: "disabled_reason", Value: ""}, e{Key: "failing_since", Value: nil},
 			e{Key: "batch_attempts", Value: int64(0)}, e{Key: "next_at", Value: ep.UpdatedAt.UnixMilli()})
+		return d{{Key: "$set", Value: set}}
 	}
-	return d{{Key: "$set", Value: set}}
+	return d{{Key: "$set", Value: set}, {Key: "$min", Value: d{{Key: "next_at", Value: ep.UpdatedAt.Add(ep.Interval).UnixMilli()}}}}
 }
 
 // deliveryDoc is a row of feed_deliveries.

@@ -193,6 +193,9 @@ func (db *DB) UpdateEndpoint(ctx context.Context, ep feed.Endpoint, reset bool) 
 	if reset {
 		q += `, disabled_at = NULL, disabled_reason = '', failing_since = NULL, batch_attempts = 0, next_at = ?`
 		args = append(args, ep.UpdatedAt.UnixMilli())
+	} else {
+		q += `, next_at = min(next_at, ?)`
+		args = append(args, ep.UpdatedAt.Add(ep.Interval).UnixMilli())
 	}
 	return db.changeEndpoint(ctx, "update", ep.ID, q+" WHERE id = ?", append(args, ep.ID)...)
 }

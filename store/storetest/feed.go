@@ -237,6 +237,18 @@ func runFeed(t *testing.T, open func(t *testing.T) Stores) {
 		if got.URL != ep.URL || !reflect.DeepEqual(got.Categories, ep.Categories) || !reflect.DeepEqual(got.State, state) {
 			t.Errorf("after update: %+v", got)
 		}
+		// A shorter interval takes effect at once: the next batch is due no later than the change plus it.
+		quick := ep
+		quick.Interval, quick.UpdatedAt = time.Second, t0
+		if err := st.Feed.UpdateEndpoint(ctx, quick, false); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = st.Feed.Endpoint(ctx, "ep1")
+		sooner := state
+		sooner.NextAt = t0.Add(time.Second)
+		if got.Interval != time.Second || !reflect.DeepEqual(got.State, sooner) {
+			t.Errorf("after a shorter interval: every %s, state %+v, want %+v", got.Interval, got.State, sooner)
+		}
 		if err := st.Feed.UpdateEndpoint(ctx, ep, true); err != nil {
 			t.Fatal(err)
 		}
