@@ -115,6 +115,13 @@ func Subscribe[T any](ctx context.Context, s *Service, who auth.Identity, opts S
 		if since, err = DecodeCursor(opts.Since); err != nil {
 			return nil, err
 		}
+		// A cursor ahead of the stored alerts (another Engage's, or alerts since erased) goes on from
+		// their end: held as it is, it would drop every live alert until the sequence reached it.
+		newest, err := s.store.LastAlertSeq(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("alerts: subscribe: %w", err)
+		}
+		since = min(since, newest)
 	}
 	ch := make(chan T, s.opts.Buffer)
 	sub := &subscriber{

@@ -160,7 +160,11 @@ func (s *Service) Responses(ctx context.Context, who auth.Identity, in Responses
 	if err != nil {
 		return ResponsePage{}, fmt.Errorf("feed: responses: %w", err)
 	}
-	return ResponsePage{Records: p.Records, Cursor: EncodeCursor(max(p.Through, after)), HasMore: p.Through < p.Newest}, nil
+	through := max(p.Through, after)
+	if after > p.Newest {
+		through = p.Newest // a cursor ahead of the log goes on from its end, as Register's does
+	}
+	return ResponsePage{Records: p.Records, Cursor: EncodeCursor(through), HasMore: p.Through < p.Newest}, nil
 }
 
 // EndpointInput is an admin's new webhook.
@@ -194,10 +198,14 @@ func (s *Service) Register(ctx context.Context, who auth.Identity, in EndpointIn
 	if err != nil {
 		return Endpoint{}, err
 	}
-	if in.Since == "" {
-		if start, err = s.store.NewestSeq(ctx); err != nil {
-			return Endpoint{}, fmt.Errorf("feed: register webhook: %w", err)
-		}
+	newest, err := s.store.NewestSeq(ctx)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("feed: register webhook: %w", err)
+	}
+	// From now on without a cursor; and a cursor ahead of the log (another Engage's, or past events
+	// since erased) starts from now too, where waiting for the log to reach it would skip everything.
+	if in.Since == "" || start > newest {
+		start = newest
 	}
 	ep.State = State{Cursor: start, NextAt: now.Add(ep.Interval)}
 	if err := s.store.CreateEndpoint(ctx, ep); err != nil {

@@ -171,6 +171,18 @@ func TestAlertsFirstOpenEndToEnd(t *testing.T) {
 	}
 }
 
+// TestAlertsCursorAheadGoesOnFromTheEnd subscribes with a cursor past every stored alert (another
+// Engage's, or alerts since erased): the next alert still arrives.
+func TestAlertsCursorAheadGoesOnFromTheEnd(t *testing.T) {
+	e := start(t)
+	rep := subscribeAlerts(t, e, "rep@contoso.com", alerts.EncodeCursor(999_999))
+	id, pixels := followFor(t, e, "rep@contoso.com", "Ahead", "ann@fabrikam.com")
+	get(t, "GET", pixels[0], outlookUA).Body.Close()
+	if a := rep.next(t); a.Kind != "FIRST_OPEN" || a.Message.ID != id {
+		t.Fatalf("alert %+v, want the first open of %s", a, id)
+	}
+}
+
 func TestAlertsBadInput(t *testing.T) {
 	e := start(t)
 	id, _ := followFor(t, e, "rep@contoso.com", "Proposal", "ann@fabrikam.com")

@@ -98,6 +98,23 @@ func TestResponsesOverHTTP(t *testing.T) {
 			t.Errorf("click: %+v", rs[1])
 		}
 	})
+	// A cursor ahead of the log (another Engage's, or past events since erased) goes on from its end:
+	// the next open is read, where waiting for the log to reach the cursor would skip everything.
+	t.Run("a cursor ahead of the log", func(t *testing.T) {
+		var ahead responsesOut
+		e.mustGQL(t, integrationUser, responsesQuery, map[string]any{"since": feed.EncodeCursor(999_999_999)}, &ahead)
+		var all responsesOut
+		e.mustGQL(t, integrationUser, responsesQuery, nil, &all)
+		if len(ahead.Responses.Records) != 0 || ahead.Responses.Cursor != all.Responses.Cursor {
+			t.Fatalf("from a cursor ahead: %+v, want no records and the log's end %s", ahead.Responses, all.Responses.Cursor)
+		}
+		get(t, "GET", pixelRe.FindStringSubmatch(m.Renders[1].HTML)[1], outlookUA).Body.Close()
+		var next responsesOut
+		e.mustGQL(t, integrationUser, responsesQuery, map[string]any{"since": ahead.Responses.Cursor}, &next)
+		if len(next.Responses.Records) != 1 || *next.Responses.Records[0].Recipient != "bob@fabrikam.com" {
+			t.Fatalf("after the end: %+v, want bob's open", next.Responses.Records)
+		}
+	})
 	t.Run("bad input", func(t *testing.T) {
 		for _, tc := range []struct {
 			name, code string
@@ -213,6 +230,19 @@ func TestWebhookOverHTTP(t *testing.T) {
 			t.Errorf("%s: %q %+v, want BAD_USER_INPUT mentioning %q", name, r.code(), r.Errors, tc.phrase)
 		}
 	}
+	// A cursor ahead of the log starts the endpoint at the log's end, like no cursor: waiting for the
+	// log to reach it would skip everything until then.
+	var ahead, now struct{ RegisterWebhook struct{ ID, Cursor string } }
+	e.mustGQL(t, adminUser, register, map[string]any{"in": map[string]any{"url": rcv.URL + "/ahead", "secret": secret,
+		"since": feed.EncodeCursor(999_999_999)}}, &ahead)
+	e.mustGQL(t, adminUser, register, map[string]any{"in": map[string]any{"url": rcv.URL + "/now", "secret": secret}}, &now)
+	if ahead.RegisterWebhook.Cursor != now.RegisterWebhook.Cursor {
+		t.Fatalf("registered with a cursor ahead at %s, want the log's end %s", ahead.RegisterWebhook.Cursor, now.RegisterWebhook.Cursor)
+	}
+	for _, id := range []string{ahead.RegisterWebhook.ID, now.RegisterWebhook.ID} {
+		e.mustGQL(t, adminUser, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": id}, nil)
+	}
+
 	var reg struct {
 		RegisterWebhook struct {
 			ID, URL    string
