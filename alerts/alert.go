@@ -99,6 +99,9 @@ type Preferences struct {
 	ReplyReceived    bool
 	LinkClicked      bool
 	AttachmentOpened bool
+	// FirstOpenSince is when first-open alerts were last switched on; zero when never off. An open
+	// before it came while they were off: it was not wanted, and is not alerted late.
+	FirstOpenSince time.Time
 }
 
 // DefaultPreferences is what a salesperson gets before choosing: first opens and replies, no clicks.

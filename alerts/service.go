@@ -153,8 +153,8 @@ func (s *Service) appendFirstOpens(ctx context.Context, opens []followed.FirstOp
 			s.log.ErrorContext(ctx, "first-open alert not stored", "message", fo.MessageID, "err", err)
 			continue
 		}
-		if !p.Wants(FirstOpen) {
-			continue
+		if !p.Wants(FirstOpen) || fo.At.Before(p.FirstOpenSince) {
+			continue // unwanted now, or when it came
 		}
 		as = append(as, Alert{
 			ID: followed.NewID(s.opts.Now()), Key: FirstOpenKey(fo.MessageID, fo.Recipient),
@@ -263,8 +263,17 @@ func (s *Service) Preferences(ctx context.Context, who auth.Identity) (Preferenc
 	return p, nil
 }
 
-// SetPreferences stores the caller's alert preferences.
+// SetPreferences stores the caller's alert preferences, noting when first-open alerts are switched
+// back on, so that opens from while they were off are never alerted.
 func (s *Service) SetPreferences(ctx context.Context, who auth.Identity, p Preferences) (Preferences, error) {
+	cur, err := s.store.AlertPreferences(ctx, who.Email)
+	if err != nil {
+		return Preferences{}, fmt.Errorf("alerts: set preferences: %w", err)
+	}
+	p.FirstOpenSince = cur.FirstOpenSince
+	if p.FirstOpen && !cur.FirstOpen {
+		p.FirstOpenSince = s.opts.Now().UTC().Truncate(time.Millisecond)
+	}
 	if err := s.store.SetAlertPreferences(ctx, who.Email, p); err != nil {
 		return Preferences{}, fmt.Errorf("alerts: set preferences: %w", err)
 	}

@@ -98,4 +98,20 @@ func TestAlertsLostFirstOpenRecovered(t *testing.T) {
 			}
 		})
 	}
+
+	// Switched back on, quiet is not told late of dee's open, which came while they were off; a lost
+	// first open from after that is recovered.
+	if r := e.gql(t, "quiet@contoso.com", `mutation { setAlertPreferences(input: {firstOpen: true}) { firstOpen } }`, nil, nil); r.code() != "" {
+		t.Fatalf("preferences: %+v", r.Errors)
+	}
+	if n, err := e.Alerts.RecoverFirstOpens(ctx, now.Add(-24*time.Hour)); err != nil || n != 0 {
+		t.Fatalf("sweep after switching back on stored %d (err %v), want none for the open from while they were off", n, err)
+	}
+	againID, _ := followFor(t, e, "quiet@contoso.com", "Quiet again", "eve@fabrikam.com")
+	if _, err := e.DB.RecordEvents(ctx, []followed.Event{open("eve-1", againID, 0, time.Now().UTC().Truncate(time.Millisecond))}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Alerts.RecoverFirstOpens(ctx, now.Add(-24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("sweep stored %d (err %v), want eve's first open", n, err)
+	}
 }

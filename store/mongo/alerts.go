@@ -293,6 +293,7 @@ type preferencesDoc struct {
 	ReplyReceived    int64  `bson:"reply_received"`
 	LinkClicked      int64  `bson:"link_clicked"`
 	AttachmentOpened int64  `bson:"attachment_opened"`
+	FirstOpenSince   int64  `bson:"first_open_since"` // Unix milliseconds; 0: never off
 }
 
 // AlertPreferences implements alerts.Store.
@@ -305,14 +306,21 @@ func (db *DB) AlertPreferences(ctx context.Context, owner string) (alerts.Prefer
 	if err != nil {
 		return alerts.Preferences{}, fail("alert preferences of "+owner, err)
 	}
-	return alerts.Preferences{FirstOpen: x.FirstOpen != 0, ReplyReceived: x.ReplyReceived != 0, LinkClicked: x.LinkClicked != 0,
-		AttachmentOpened: x.AttachmentOpened != 0}, nil
+	p := alerts.Preferences{FirstOpen: x.FirstOpen != 0, ReplyReceived: x.ReplyReceived != 0, LinkClicked: x.LinkClicked != 0,
+		AttachmentOpened: x.AttachmentOpened != 0}
+	if x.FirstOpenSince != 0 {
+		p.FirstOpenSince = time.UnixMilli(x.FirstOpenSince).UTC()
+	}
+	return p, nil
 }
 
 // SetAlertPreferences implements alerts.Store.
 func (db *DB) SetAlertPreferences(ctx context.Context, owner string, p alerts.Preferences) error {
 	doc := preferencesDoc{Owner: owner, FirstOpen: b2i(p.FirstOpen), ReplyReceived: b2i(p.ReplyReceived), LinkClicked: b2i(p.LinkClicked),
 		AttachmentOpened: b2i(p.AttachmentOpened)}
+	if !p.FirstOpenSince.IsZero() {
+		doc.FirstOpenSince = p.FirstOpenSince.UnixMilli()
+	}
 	if _, err := db.c("alert_preferences").ReplaceOne(ctx, bson.D{{Key: "owner", Value: owner}}, doc,
 		options.Replace().SetUpsert(true)); err != nil {
 		return fail("set alert preferences of "+owner, err)

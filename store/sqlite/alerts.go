@@ -287,13 +287,17 @@ func (db *DB) FinishReminder(ctx context.Context, instance string, r alerts.Remi
 // AlertPreferences implements alerts.Store.
 func (db *DB) AlertPreferences(ctx context.Context, owner string) (alerts.Preferences, error) {
 	var p alerts.Preferences
-	err := db.read.QueryRowContext(ctx, `SELECT first_open, reply_received, link_clicked, attachment_opened
-		FROM alert_preferences WHERE owner = ?`, owner).Scan(&p.FirstOpen, &p.ReplyReceived, &p.LinkClicked, &p.AttachmentOpened)
+	var since int64
+	err := db.read.QueryRowContext(ctx, `SELECT first_open, reply_received, link_clicked, attachment_opened, first_open_since
+		FROM alert_preferences WHERE owner = ?`, owner).Scan(&p.FirstOpen, &p.ReplyReceived, &p.LinkClicked, &p.AttachmentOpened, &since)
 	if errors.Is(err, sql.ErrNoRows) {
 		return alerts.DefaultPreferences, nil
 	}
 	if err != nil {
 		return p, fmt.Errorf("sqlite: alert preferences of %s: %w", owner, err)
+	}
+	if since != 0 {
+		p.FirstOpenSince = time.UnixMilli(since).UTC()
 	}
 	return p, nil
 }
@@ -301,9 +305,10 @@ func (db *DB) AlertPreferences(ctx context.Context, owner string) (alerts.Prefer
 // SetAlertPreferences implements alerts.Store.
 func (db *DB) SetAlertPreferences(ctx context.Context, owner string, p alerts.Preferences) error {
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO alert_preferences (owner, first_open, reply_received, link_clicked,
-		attachment_opened) VALUES (?,?,?,?,?) ON CONFLICT (owner) DO UPDATE SET first_open = excluded.first_open,
+		attachment_opened, first_open_since) VALUES (?,?,?,?,?,?) ON CONFLICT (owner) DO UPDATE SET first_open = excluded.first_open,
 		reply_received = excluded.reply_received, link_clicked = excluded.link_clicked,
-		attachment_opened = excluded.attachment_opened`, owner, p.FirstOpen, p.ReplyReceived, p.LinkClicked, p.AttachmentOpened); err != nil {
+		attachment_opened = excluded.attachment_opened, first_open_since = excluded.first_open_since`,
+		owner, p.FirstOpen, p.ReplyReceived, p.LinkClicked, p.AttachmentOpened, unixMilliOrZero(p.FirstOpenSince)); err != nil {
 		return fmt.Errorf("sqlite: set alert preferences of %s: %w", owner, err)
 	}
 	return nil

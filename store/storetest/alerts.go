@@ -238,7 +238,7 @@ func runAlerts(t *testing.T, open func(t *testing.T) Stores) {
 		if err != nil || p != alerts.DefaultPreferences {
 			t.Fatalf("default: %+v, %v", p, err)
 		}
-		want := alerts.Preferences{LinkClicked: true, AttachmentOpened: true}
+		want := alerts.Preferences{LinkClicked: true, AttachmentOpened: true, FirstOpenSince: t0.Add(time.Minute)}
 		for range 2 {
 			if err := s.SetAlertPreferences(ctx, "rep@contoso.com", want); err != nil {
 				t.Fatal(err)
