@@ -360,8 +360,9 @@ func (s *Service) settle(ctx context.Context, r Reminder) (Reminder, *Alert, err
 }
 
 // WebhookDisabled implements feed.Alerter: one WEBHOOK_DISABLED alert to each admin named (duplicates
-// and blanks skipped), its URL the endpoint's and its subject the reason, live to those subscribed.
-func (s *Service) WebhookDisabled(ctx context.Context, owners []string, endpointID, url, reason string, at time.Time) error {
+// and blanks skipped), its URL the endpoint's and its subject the reason, live to those subscribed;
+// keyed by the failure streak, so that a call repeated by a retried step stores nothing more.
+func (s *Service) WebhookDisabled(ctx context.Context, owners []string, endpointID, url, reason string, failingSince, at time.Time) error {
 	seen := map[string]bool{}
 	var as []Alert
 	for _, o := range owners {
@@ -369,7 +370,7 @@ func (s *Service) WebhookDisabled(ctx context.Context, owners []string, endpoint
 			continue
 		}
 		seen[o] = true
-		as = append(as, Alert{ID: followed.NewID(s.opts.Now()), Key: fmt.Sprintf("webhook_disabled:%s:%d:%s", endpointID, at.UnixMilli(), o),
+		as = append(as, Alert{ID: followed.NewID(s.opts.Now()), Key: fmt.Sprintf("webhook_disabled:%s:%d:%s", endpointID, failingSince.UnixMilli(), o),
 			Owner: o, Kind: WebhookDisabled, At: at.UTC(), Subject: "Webhook disabled: " + reason, URL: url})
 	}
 	if len(as) == 0 {

@@ -268,16 +268,19 @@ func (s *Service) step(ctx context.Context, ep Endpoint) error {
 	d.Outcome = Disabled
 	st.DisabledAt = now
 	st.DisabledReason = fmt.Sprintf("failing since %s: %s", st.FailingSince.Format(time.RFC3339), sendErr)
+	// The admins are told before the endpoint is switched off: once off it is never stepped again, so
+	// an alert that failed after would be lost. If the alert fails, the step fails and the next one
+	// tries both again; if the save fails, the alert is not repeated (one per failure streak).
+	if s.opts.Alerts != nil {
+		owners := append([]string{ep.CreatedBy, ep.UpdatedBy}, s.opts.Admins...)
+		if err := s.opts.Alerts.WebhookDisabled(ctx, owners, ep.ID, ep.URL, st.DisabledReason, st.FailingSince, now); err != nil {
+			return fmt.Errorf("alert admins that %s is disabled: %w", ep.ID, err)
+		}
+	}
 	if err := s.save(ctx, ep.ID, st, &d); err != nil {
 		return err
 	}
 	s.log.WarnContext(ctx, "webhook disabled", "endpoint", ep.ID, "url", ep.URL, "reason", st.DisabledReason)
-	if s.opts.Alerts != nil {
-		owners := append([]string{ep.CreatedBy, ep.UpdatedBy}, s.opts.Admins...)
-		if err := s.opts.Alerts.WebhookDisabled(ctx, owners, ep.ID, ep.URL, st.DisabledReason, now); err != nil {
-			return fmt.Errorf("alert admins that %s was disabled: %w", ep.ID, err)
-		}
-	}
 	return nil
 }
 

@@ -28,9 +28,10 @@ const (
 	MaxEndpoints   = 50             // each endpoint costs a scan of the log per interval
 )
 
-// Alerter tells admins that an endpoint was switched off; alerts.Service implements it.
+// Alerter tells admins that an endpoint was switched off; alerts.Service implements it. One alert per
+// owner and failure streak (failingSince), however often it is called, so a step may call it again.
 type Alerter interface {
-	WebhookDisabled(ctx context.Context, owners []string, endpointID, url, reason string, at time.Time) error
+	WebhookDisabled(ctx context.Context, owners []string, endpointID, url, reason string, failingSince, at time.Time) error
 }
 
 // Options tune the service; the zero value gives the defaults.
