@@ -56,6 +56,12 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// The background loops below run on ctx. after(wait) cancels it before waiting for one, so that a
+	// start-up step failing once some have started (a busy port, say) ends the process with its error
+	// instead of waiting for a signal; after a signal, ctx is done already.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	after := func(wait func()) func() { return func() { cancel(); wait() } }
 	db, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -94,7 +100,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err := alertSvc.Start(ctx); err != nil {
 		return err
 	}
-	defer alertSvc.Wait()
+	defer after(alertSvc.Wait)()
 	recorder := followed.NewRecorder(db, followed.RecorderOptions{Log: log, Spool: spool, CommitTimeout: cfg.SpoolAfter,
 		OnFirstOpen: alertSvc})
 	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
@@ -127,23 +133,23 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	defer waitReplies()
+	defer after(waitReplies)()
 	files, fileHandler, err := newAttachments(cfg, db, svc, consents, md, log)
 	if err != nil {
 		return err
 	}
 	sends, waitSends := startDelivery(ctx, cfg.Instance, db, md, files, consents, log)
-	defer waitSends()
+	defer after(waitSends)()
 	// Tenant mode: colleagues' time zones from their mailbox settings, for send-time recommendations.
 	waitZones, err := startMailboxZones(ctx, cfg, db, md, log)
 	if err != nil {
 		return err
 	}
-	defer waitZones()
+	defer after(waitZones)()
 	// Response feed: the CRM pulls records or receives signed webhooks; recipients may opt out by link.
 	svc.SetOptOutLinks(cfg.OptOutLinks)
 	feeds, optOuts, waitFeed := startFeed(ctx, cfg, db, recorder, consents, alertSvc, log)
-	defer waitFeed()
+	defer after(waitFeed)()
 	srv, err := server.New(server.Options{
 		BodyLimit:      cfg.BodyLimit,
 		UploadLimit:    cfg.MaxAttachmentBytes + uploadSlack,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -157,5 +158,26 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		t.Fatal("still serving after shutdown")
+	}
+}
+
+// TestStartFailureEndsTheRun starts Engage on a port that is taken: run returns the listen error once
+// the loops started before it have stopped, rather than waiting for a signal that never comes.
+func TestStartFailureEndsTheRun(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	env := map[string]string{"ENGAGE_ADDR": taken.Addr().String(), "ENGAGE_DATA_DIR": t.TempDir()}
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), func(k string) string { return env[k] }, io.Discard) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "listen") {
+			t.Fatalf("run: %v, want the listen error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run still waiting after its listener failed")
 	}
 }
