@@ -89,11 +89,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			*dst = b
 		}
 	}
-	integer := func(name string, dst *int64, min int64) {
+	integer := func(name string, dst *int64, min, max int64) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < min {
-				errs = append(errs, fmt.Errorf("%s=%q: want a whole number of at least %d", name, v, min))
+			if err != nil || n < min || n > max {
+				errs = append(errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, min, max))
 				return
 			}
 			*dst = n
@@ -112,11 +112,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.TrackingKey = strings.TrimSpace(getenv("ENGAGE_TRACKING_KEY"))
 	list("ENGAGE_TRUSTED_PROXIES", &c.TrustedProxies)
 	list("ENGAGE_ALLOWED_ORIGINS", &c.AllowedOrigins)
-	integer("ENGAGE_BODY_LIMIT", &c.BodyLimit, 1024)
+	// Byte limits stop short of what would overflow once a margin is added to them.
+	integer("ENGAGE_BODY_LIMIT", &c.BodyLimit, 1024, 1<<30)
 	html := int64(c.MaxHTMLBytes)
-	integer("ENGAGE_MAX_HTML_BYTES", &html, 1024)
+	integer("ENGAGE_MAX_HTML_BYTES", &html, 1024, 1<<30)
 	c.MaxHTMLBytes = int(html)
-	integer("ENGAGE_MAX_ATTACHMENT_BYTES", &c.MaxAttachmentBytes, 1)
+	integer("ENGAGE_MAX_ATTACHMENT_BYTES", &c.MaxAttachmentBytes, 1, 1<<40)
 	boolean("ENGAGE_INTROSPECTION", &c.Introspection)
 	str("ENGAGE_SQLITE_SYNCHRONOUS", &c.SQLiteSynchronous)
 	c.SQLiteSynchronous = strings.ToUpper(c.SQLiteSynchronous)
@@ -156,8 +157,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	errs = append(errs, c.checkTenant()...)
 
 	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil || port == "" {
-		errs = append(errs, fmt.Errorf("ENGAGE_ADDR=%q: want host:port, such as 127.0.0.1:8080", c.Addr))
+	if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil {
+		errs = append(errs, fmt.Errorf("ENGAGE_ADDR=%q: want host:port with a port from 0 to 65535, such as 127.0.0.1:8080", c.Addr))
 	} else if c.TenantID == "" && !c.AllowRemoteLocalMode && !loopback(host) {
 		errs = append(errs, fmt.Errorf("ENGAGE_ADDR=%q: local mode trusts the %s header, so it listens only on loopback; "+
 			"set ENGAGE_ALLOW_REMOTE_LOCAL_MODE=true to listen on %s anyway", c.Addr, auth.LocalHeader, host))
@@ -169,6 +170,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	for _, a := range c.Admins {
 		if _, err := auth.NormalizeEmail(a); err != nil {
 			errs = append(errs, fmt.Errorf("ENGAGE_ADMINS: %v", err))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("ENGAGE_TRUSTED_PROXIES: %q is not an address or CIDR, such as 10.0.0.0/8", p))
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			strings.TrimRight(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
+			errs = append(errs, fmt.Errorf("ENGAGE_ALLOWED_ORIGINS: %q is not an origin, such as https://outlook.office.com", o))
 		}
 	}
 	for _, a := range c.Integrations {
