@@ -189,7 +189,8 @@ func (e alertsEraser) ForgetRecipient(ctx context.Context, email string) ([]cons
 		if err != nil {
 			return err
 		}
-		texts, err := e.db.blankOut(ctx, email, [][2]string{{"alerts", "subject"}, {"alerts", "url"}})
+		// Reminders carry their message's subject too, for the alert they fire.
+		texts, err := e.db.blankOut(ctx, email, [][2]string{{"alerts", "subject"}, {"alerts", "url"}, {"reminders", "subject"}})
 		n = int(res.MatchedCount) + texts
 		return err
 	})

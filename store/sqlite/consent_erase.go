@@ -237,7 +237,8 @@ func (e alertsEraser) ForgetRecipient(ctx context.Context, email string) ([]cons
 		return nil, fmt.Errorf("sqlite: forget recipient in alerts: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	texts, err := blankOut(ctx, tx, email, []textColumn{{"alerts", "seq", "subject"}, {"alerts", "seq", "url"}})
+	// Reminders carry their message's subject too, for the alert they fire.
+	texts, err := blankOut(ctx, tx, email, []textColumn{{"alerts", "seq", "subject"}, {"alerts", "seq", "url"}, {"reminders", "id", "subject"}})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: forget recipient in alerts: %w", err)
 	}
