@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -273,18 +272,24 @@ func (db *DB) ForgetConsent(ctx context.Context, email, erased string, keep *con
 		if err != nil {
 			return err
 		}
+		audited := 0
 		for _, doc := range docs {
-			set := bson.D{}
+			set, found := bson.D{}, 0
 			for _, f := range []string{"target", "before_value", "after_value"} {
 				v, _ := doc[f].(string)
-				set = append(set, bson.E{Key: f, Value: strings.ReplaceAll(v, email, erased)})
+				v, k := consent.ReplaceAddress(v, email, erased) // not inside a longer address: someone else's
+				set, found = append(set, bson.E{Key: f, Value: v}), found+k
+			}
+			if found == 0 {
+				continue
 			}
 			if _, err := db.c("audit_log").UpdateOne(ctx, idFilter(doc["_id"]), bson.D{{Key: "$set", Value: set}}); err != nil {
 				return err
 			}
+			audited++
 		}
 		counts = []consent.Count{{What: "preferences", N: int(p.DeletedCount)}, {What: "suppressions", N: int(s.DeletedCount)},
-			{What: "audit entries", N: len(docs)}}
+			{What: "audit entries", N: audited}}
 		if keep != nil {
 			if err := db.insertPreferences(ctx, *keep); err != nil {
 				return err

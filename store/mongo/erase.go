@@ -126,7 +126,6 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 // blankOut replaces the address, in any case, in every (collection, field) text holding it: a body may
 // greet its recipient by address, and a link may carry it in its query.
 func (db *DB) blankOut(ctx context.Context, email string, fields [][2]string) (int, error) {
-	re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(email))
 	n := 0
 	for _, cf := range fields {
 		coll, field := db.c(cf[0]), cf[1]
@@ -136,8 +135,12 @@ func (db *DB) blankOut(ctx context.Context, email string, fields [][2]string) (i
 		}
 		for _, doc := range docs {
 			text, _ := doc[field].(string)
+			text, k := consent.ReplaceAddress(text, email, erasedText)
+			if k == 0 {
+				continue // only inside a longer address: someone else's
+			}
 			if _, err := coll.UpdateOne(ctx, idFilter(doc["_id"]), bson.D{{Key: "$set", Value: bson.D{{Key: field,
-				Value: re.ReplaceAllLiteralString(text, erasedText)}}}}); err != nil {
+				Value: text}}}}); err != nil {
 				return n, fmt.Errorf("blank %s.%s: %w", cf[0], field, err)
 			}
 			n++

@@ -310,9 +310,6 @@ func (db *DB) ForgetConsent(ctx context.Context, email, erased string, keep *con
 	}{
 		{"preferences", "DELETE FROM follow_preferences WHERE target = ?", []any{email}},
 		{"suppressions", "DELETE FROM suppressions WHERE email = ?", []any{email}},
-		{"audit entries", `UPDATE audit_log SET target = replace(target, ?1, ?2),
-			before_value = replace(before_value, ?1, ?2), after_value = replace(after_value, ?1, ?2)
-			WHERE instr(target, ?1) OR instr(before_value, ?1) OR instr(after_value, ?1)`, []any{email, erased}},
 	}
 	var counts []consent.Count
 	for _, s := range steps {
@@ -323,6 +320,11 @@ func (db *DB) ForgetConsent(ctx context.Context, email, erased string, keep *con
 		n, _ := res.RowsAffected()
 		counts = append(counts, consent.Count{What: s.what, N: int(n)})
 	}
+	audited, err := hashInAudit(ctx, tx, email, erased)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: forget %s: audit entries: %w", erased, err)
+	}
+	counts = append(counts, consent.Count{What: "audit entries", N: audited})
 	if keep != nil {
 		if err := insertPreference(ctx, tx, *keep); err != nil {
 			return nil, fmt.Errorf("sqlite: forget %s: %w", erased, err)
@@ -355,4 +357,49 @@ func (db *DB) scrub(ctx context.Context, after bool) error {
 		return fmt.Errorf("sqlite: %s: %w", q, err)
 	}
 	return nil
+}
+
+// hashInAudit replaces the address with erased in the audit entries that name it, wherever it stands
+// alone (consent.ReplaceAddress: inside a longer address it is someone else's), and says how many
+// entries changed.
+func hashInAudit(ctx context.Context, tx *sql.Tx, email, erased string) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, target, before_value, after_value FROM audit_log
+		WHERE instr(lower(target), ?1) OR instr(lower(before_value), ?1) OR instr(lower(after_value), ?1)`, email)
+	if err != nil {
+		return 0, err
+	}
+	type entry struct {
+		id     int64
+		fields [3]string
+	}
+	var found []entry
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.id, &e.fields[0], &e.fields[1], &e.fields[2]); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		found = append(found, e)
+	}
+	if err := closeRows(rows); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range found {
+		k := 0
+		for i, f := range e.fields {
+			var m int
+			e.fields[i], m = consent.ReplaceAddress(f, email, erased)
+			k += m
+		}
+		if k == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE audit_log SET target = ?, before_value = ?, after_value = ? WHERE rowid = ?",
+			e.fields[0], e.fields[1], e.fields[2], e.id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

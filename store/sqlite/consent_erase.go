@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -142,9 +141,9 @@ func followedTexts() []textColumn {
 }
 
 // blankOut replaces the address, in any case, in every message, render, link and event text holding
-// it: a body may greet its recipient by address, and a link may carry it in its query.
+// it: a body may greet its recipient by address, and a link may carry it in its query. Only where it
+// stands alone (consent.ReplaceAddress): inside a longer address it is someone else's.
 func blankOut(ctx context.Context, tx *sql.Tx, email string, columns []textColumn) (int, error) {
-	re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(email))
 	n := 0
 	for _, c := range columns {
 		key := c.key
@@ -169,8 +168,11 @@ func blankOut(ctx context.Context, tx *sql.Tx, email string, columns []textColum
 			return n, fmt.Errorf("find %s.%s: %w", c.table, c.col, err)
 		}
 		for _, h := range hits {
-			if _, err := tx.ExecContext(ctx, "UPDATE "+c.table+" SET "+c.col+" = ? WHERE "+key+" = ?",
-				re.ReplaceAllLiteralString(h.text, erasedText), h.key); err != nil {
+			text, k := consent.ReplaceAddress(h.text, email, erasedText)
+			if k == 0 {
+				continue // only inside a longer address: someone else's
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE "+c.table+" SET "+c.col+" = ? WHERE "+key+" = ?", text, h.key); err != nil {
 				return n, fmt.Errorf("blank %s.%s: %w", c.table, c.col, err)
 			}
 			n++

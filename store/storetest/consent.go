@@ -206,7 +206,10 @@ func runConsent(t *testing.T, open func(t *testing.T) Stores) {
 		indiv.HTML = "<p>Dear ANN@Fabrikam.com, see https://x.example/?u=" + ann + "</p>"
 		indiv.Links = []followed.Link{{Index: 0, URL: "https://x.example/?u=" + ann}}
 		alone := message("s", "rep@contoso.com", "Solo", t0, false, ann)
-		mustCreate(t, st.Followed, indiv, alone, message("o", "rep@contoso.com", "Other", t0, true, "bob@fabrikam.com"))
+		// Jo Ann's address holds Ann's: forgetting Ann leaves it whole.
+		other := message("o", "rep@contoso.com", "Other", t0, true, "bob@fabrikam.com")
+		other.HTML = "<p>Ask joann@fabrikam.com</p>"
+		mustCreate(t, st.Followed, indiv, alone, other)
 		if _, err := st.Followed.RecordEvents(ctx, []followed.Event{
 			event("e1", "i", followed.Opened, t0, 0, -1), event("e2", "i", followed.Opened, t0, 1, -1),
 			event("e3", "s", followed.Opened, t0, followed.Shared, -1), event("e4", "o", followed.Opened, t0, 0, -1),
@@ -240,6 +243,9 @@ func runConsent(t *testing.T, open func(t *testing.T) Stores) {
 			m.Recipients[1].Email != "bob@fabrikam.com" || m.Counters.Opens != 2 {
 			t.Fatalf("after forget: %+v", m)
 		}
+		if o, _ := st.Followed.Message(ctx, "o"); o.HTML != other.HTML {
+			t.Fatalf("another person's address was blanked: %q", o.HTML)
+		}
 		if evs, _ := st.Followed.Events(ctx, followed.EventQuery{MessageID: "i", Limit: 10}); len(evs) != 1 || evs[0].ID != "e2" {
 			t.Fatalf("bob's events lost or ann's kept: %+v", evs)
 		}
@@ -259,9 +265,9 @@ func runConsent(t *testing.T, open func(t *testing.T) Stores) {
 
 	t.Run("forget consent keeps the objection as a hash", func(t *testing.T) {
 		s := open(t).Consent
-		const ann = "ann@x.com"
-		if err := s.AddPreferences(ctx, []consent.Entry{pref(ann, consent.DoNotAllow, t0)},
-			[]consent.AuditEntry{audit(consent.ActionPreference, ann, "", "DO_NOT_ALLOW")}); err != nil {
+		const ann, joann = "ann@x.com", "joann@x.com" // Jo Ann's address holds Ann's: hers must stay
+		if err := s.AddPreferences(ctx, []consent.Entry{pref(ann, consent.DoNotAllow, t0), pref(joann, consent.Allow, t0)},
+			[]consent.AuditEntry{audit(consent.ActionPreference, ann, "", "DO_NOT_ALLOW"), audit(consent.ActionPreference, joann, "", "ALLOW")}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.AddSuppression(ctx, consent.Suppression{Email: ann, Reason: "bounce", At: t0}); err != nil {
@@ -276,16 +282,24 @@ func runConsent(t *testing.T, open func(t *testing.T) Stores) {
 		if want := []consent.Count{{What: "preferences", N: 1}, {What: "suppressions", N: 1}, {What: "audit entries", N: 1}}; !reflect.DeepEqual(counts, want) {
 			t.Fatalf("counts %v, want %v", counts, want)
 		}
-		latest, _ := s.LatestPreferences(ctx, []string{ann, erased})
+		latest, _ := s.LatestPreferences(ctx, []string{ann, erased, joann})
 		sups, _ := s.Suppressions(ctx, []string{ann})
 		log, _ := s.Audit(ctx, consent.AuditQuery{Limit: 10})
 		if _, ok := latest[ann]; ok || latest[erased].Preference != consent.DoNotAllow || len(sups) != 0 {
 			t.Fatalf("after forget: %+v %+v", latest, sups)
 		}
+		joanns := 0
 		for _, a := range log {
+			if a.Target == joann {
+				joanns++
+				continue
+			}
 			if strings.Contains(a.Target+a.Before+a.After, ann) {
 				t.Fatalf("audit still names the address: %+v", a)
 			}
+		}
+		if joanns != 1 || latest[joann].Preference != consent.Allow {
+			t.Fatalf("Jo Ann's audit entries %d, preference %+v: want her entry and preference as they were", joanns, latest[joann])
 		}
 	})
 }
