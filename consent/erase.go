@@ -42,7 +42,8 @@ type Erasure struct {
 }
 
 // ForgetRecipient erases an address from every feature's store (admins). A DO_NOT_ALLOW in force is
-// kept as a hash, so that the person's objection outlives the erasure of their address.
+// kept as a hash, so that the person's objection outlives the erasure of their address; so is a later
+// choice that withdrew an objection kept so before.
 func (s *Service) ForgetRecipient(ctx context.Context, who auth.Identity, email string) (Erasure, error) {
 	if err := requireAdmin(who, "forget recipient"); err != nil {
 		return Erasure{}, err
@@ -52,14 +53,19 @@ func (s *Service) ForgetRecipient(ctx context.Context, who auth.Identity, email 
 		return Erasure{}, fmt.Errorf("%w: %s", followed.ErrBadInput, err)
 	}
 	erased := ErasedTarget(e)
-	latest, err := s.store.LatestPreferences(ctx, []string{e})
+	latest, err := s.store.LatestPreferences(ctx, []string{e, erased})
 	if err != nil {
 		return Erasure{}, fmt.Errorf("consent: forget recipient: %w", err)
 	}
 	at := s.stamp()
 	var keep *Entry
-	if p, ok := latest[e]; ok && p.Preference == DoNotAllow {
+	p, ok := latest[e]
+	switch {
+	case ok && p.Preference == DoNotAllow:
 		keep = &Entry{Target: erased, Preference: DoNotAllow, At: at, By: who.Email, Source: SourceErasure}
+	case ok && latest[erased].Preference == DoNotAllow:
+		// An objection an earlier erasure kept, since withdrawn: the hash must not bring it back.
+		keep = &Entry{Target: erased, Preference: p.Preference, At: at, By: who.Email, Source: SourceErasure}
 	}
 	out := Erasure{Email: e}
 	for _, er := range s.erasers {

@@ -221,3 +221,41 @@ func TestBadSettingsRejected(t *testing.T) {
 		t.Fatalf("settings changed: %+v", st)
 	}
 }
+
+// TestErasureKeepsTheLatestChoice: Carl objects and is erased (his objection kept as a hash); he later
+// allows being followed, and is erased again. His last choice stands: the hash of the first erasure
+// must not bring the objection back.
+func TestErasureKeepsTheLatestChoice(t *testing.T) {
+	ctx := context.Background()
+	s, _, now := newService(t)
+	const carl = "carl@fabrikam.com"
+	blocked := func() bool {
+		t.Helper()
+		v, err := s.Verdict(ctx, []string{carl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(v.Blocked) != 0
+	}
+	steps := []struct {
+		name    string
+		do      func() error
+		blocked bool
+	}{
+		{"objects", func() error { _, err := s.SetPreference(ctx, admin, carl, consent.DoNotAllow, ""); return err }, true},
+		{"erased", func() error { _, err := s.ForgetRecipient(ctx, admin, carl); return err }, true},
+		{"allows", func() error { _, err := s.SetPreference(ctx, admin, carl, consent.Allow, ""); return err }, false},
+		{"erased again", func() error { _, err := s.ForgetRecipient(ctx, admin, carl); return err }, false},
+		{"objects again", func() error { _, err := s.SetPreference(ctx, admin, carl, consent.DoNotAllow, ""); return err }, true},
+		{"erased a third time", func() error { _, err := s.ForgetRecipient(ctx, admin, carl); return err }, true},
+	}
+	for _, st := range steps {
+		*now = now.Add(time.Minute)
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := blocked(); got != st.blocked {
+			t.Fatalf("after he %s: blocked %v, want %v", st.name, got, st.blocked)
+		}
+	}
+}
