@@ -26,24 +26,26 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		limit := s.bodyLimit(r)
-		if r.ContentLength < 0 && !isUpload(r) { // chunked: uploads are refused without a length (uploadGuard)
-			if err := bufferBody(r, limit); err != nil {
-				status := http.StatusBadRequest
-				if errors.Is(err, errBodyTooLarge) {
-					status = http.StatusRequestEntityTooLarge
-					tooLarge(w, r, limit)
-				} else {
-					http.Error(w, "request body not read: "+err.Error(), status)
-				}
-				s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", status)
-				s.metrics.observe(r, status, start)
-				return
+		// A body refused before routing: chunked ones are read up to the limit first (uploads, refused
+		// without a length by uploadGuard, excepted).
+		refused := 0
+		if r.ContentLength < 0 && !isUpload(r) {
+			if err := bufferBody(r, limit); err != nil && !errors.Is(err, errBodyTooLarge) {
+				refused = http.StatusBadRequest
+				http.Error(w, "request body not read: "+err.Error(), refused)
+			} else if err != nil {
+				refused = http.StatusRequestEntityTooLarge
 			}
 		}
-		if r.ContentLength > limit {
-			tooLarge(w, r, limit)
-			s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", http.StatusRequestEntityTooLarge)
-			s.metrics.observe(r, http.StatusRequestEntityTooLarge, start)
+		if refused == 0 && r.ContentLength > limit {
+			refused = http.StatusRequestEntityTooLarge
+		}
+		if refused != 0 {
+			if refused == http.StatusRequestEntityTooLarge {
+				tooLarge(w, r, limit)
+			}
+			s.deps.Log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", refused)
+			s.metrics.observe(r, refused, start)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
