@@ -27,7 +27,10 @@ type LabellerOptions struct {
 	// RetryEvery is how often relabels that wait, for the backlog or for a failing store, are tried
 	// again; default 2s.
 	RetryEvery time.Duration
-	Log        *slog.Logger
+	// HeldPath, when set, is a file that keeps the relabels that wait, so that they survive a restart
+	// as the spooled events they name do; empty keeps them in memory only.
+	HeldPath string
+	Log      *slog.Logger
 }
 
 // maxHeld bounds the relabels that wait; past it the oldest are dropped, and the log says how many.
@@ -49,6 +52,9 @@ type Labeller struct {
 	misses     chan string
 	now        func() time.Time
 
+	file   *heldFile  // nil without LabellerOptions.HeldPath
+	fileMu sync.Mutex // serialises the file's writes, taken before mu: no hit's Label waits on a sync
+
 	mu       sync.Mutex
 	inflight map[string]*machines.Label // events labelled but not yet stored -> relabel waiting for them
 	asked    map[string]bool            // message ids queued for the cache
@@ -61,8 +67,9 @@ type sentEntry struct {
 	checked time.Time // when the store was asked
 }
 
-// NewLabeller returns a labeller; call Run to fill its send-time cache from the store.
-func NewLabeller(c *machines.Classifier, store LabelStore, opts LabellerOptions) *Labeller {
+// NewLabeller returns a labeller holding the relabels opts.HeldPath kept; call Run to fill its
+// send-time cache from the store and apply them.
+func NewLabeller(c *machines.Classifier, store LabelStore, opts LabellerOptions) (*Labeller, error) {
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 20_000
 	}
@@ -76,8 +83,23 @@ func NewLabeller(c *machines.Classifier, store LabelStore, opts LabellerOptions)
 		opts.Log = slog.Default()
 	}
 	cache, _ := lru.New(opts.CacheSize) // errors only for a size <= 0
-	return &Labeller{classifier: c, store: store, opts: opts, seed: maphash.MakeSeed(), sent: cache,
+	l := &Labeller{classifier: c, store: store, opts: opts, seed: maphash.MakeSeed(), sent: cache,
 		misses: make(chan string, 1024), now: time.Now, inflight: map[string]*machines.Label{}, asked: map[string]bool{}}
+	if opts.HeldPath != "" {
+		l.file = &heldFile{path: opts.HeldPath}
+		held, bad, err := l.file.load()
+		if err != nil {
+			return nil, err
+		}
+		if bad > 0 {
+			opts.Log.Warn("held machine relabels: unreadable lines skipped", "path", opts.HeldPath, "lines", bad)
+		}
+		if len(held) > 0 {
+			opts.Log.Info("held machine relabels restored; applied once the spool is replayed", "events", len(held))
+		}
+		l.held = held
+	}
+	return l, nil
 }
 
 // Settlement is what Label leaves for Settle: the event it labelled and the relabels it called for.
@@ -205,17 +227,34 @@ func (l *Labeller) Settle(ctx context.Context, s Settlement) {
 	}
 }
 
-// hold keeps rs for retryHeld, dropping the oldest held past maxHeld.
+// hold keeps rs for retryHeld, in the file too when there is one, dropping the oldest held past
+// maxHeld.
 func (l *Labeller) hold(ctx context.Context, rs []Relabel) {
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
 	l.mu.Lock()
 	l.held = append(l.held, rs...)
 	drop := len(l.held) - maxHeld
 	if drop > 0 {
 		l.held = append(l.held[:0:0], l.held[drop:]...)
 	}
+	kept := l.held
 	l.mu.Unlock()
 	if drop > 0 {
 		l.opts.Log.ErrorContext(ctx, "machine relabels dropped: too many waiting for the store", "events", drop)
+	}
+	if l.file == nil {
+		return
+	}
+	var err error
+	if drop > 0 {
+		err = l.file.replace(kept)
+	} else {
+		err = l.file.add(rs)
+	}
+	if err != nil {
+		l.opts.Log.ErrorContext(ctx, "machine relabels held in memory only: a restart before the store answers loses them",
+			"events", len(rs), "err", err)
 	}
 }
 
@@ -247,8 +286,21 @@ func (l *Labeller) retryHeld(ctx context.Context) {
 		applied += len(step)
 		rs = rs[len(step):]
 	}
-	if applied > 0 {
-		l.opts.Log.InfoContext(ctx, "held machine relabels applied", "events", applied)
+	if applied == 0 {
+		return
+	}
+	l.opts.Log.InfoContext(ctx, "held machine relabels applied", "events", applied)
+	if l.file == nil {
+		return
+	}
+	l.fileMu.Lock()
+	defer l.fileMu.Unlock()
+	l.mu.Lock()
+	left := l.held
+	l.mu.Unlock()
+	if err := l.file.replace(left); err != nil {
+		// The file still names the applied ones too: applied again after a restart, they change nothing.
+		l.opts.Log.WarnContext(ctx, "held machine relabels applied, but their file not rewritten", "err", err)
 	}
 }
 

@@ -2,9 +2,12 @@ package followed_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -37,7 +40,11 @@ func storedMessage(t *testing.T, db *sqlite.DB, created time.Time) string {
 func newLabeller(t *testing.T, db *sqlite.DB) *followed.Labeller {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return followed.NewLabeller(machines.NewClassifier(nil, nil), db, followed.LabellerOptions{Log: log})
+	l, err := followed.NewLabeller(machines.NewClassifier(nil, nil), db, followed.LabellerOptions{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func label(ev followed.Event) string {
@@ -159,64 +166,92 @@ func TestLabellerRelabelWaitsForEventsInFlight(t *testing.T) {
 // TestLabellerHoldsRelabelsThroughAnOutage: a scanner clicks a link and then follows the honeypot while
 // the store is down, so its click waits in the spool. The honeypot's relabel must not hold its redirect
 // on the store, nor be lost: it waits until the spool is replayed, then turns the click into the
-// scanner's.
+// scanner's. With a file for them, it survives a restart before the store is back, as the spooled
+// click does.
 func TestLabellerHoldsRelabelsThroughAnOutage(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	in := newIngest(t, 0)
-	devices, err := followed.NewDeviceParser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := storedMessage(t, in.db, time.Now())
-	made, _ := followed.IDTime(id)
-	rec := followed.NewRecorder(in.db, followed.RecorderOptions{Spool: in.spool(t, nil), CommitTimeout: 100 * time.Millisecond})
-	stop := run(rec)
-	defer stop()
-	backlog := func() bool { st := rec.Stats(); return st.Degraded || st.SpoolPending > 0 }
-	l := followed.NewLabeller(machines.NewClassifier(nil, nil), in.db, followed.LabellerOptions{Backlog: backlog,
-		RetryEvery: 20 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go l.Run(ctx)
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in memory", true: "across a restart"}[restart], func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			in := newIngest(t, 0)
+			devices, err := followed.NewDeviceParser()
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := storedMessage(t, in.db, time.Now())
+			made, _ := followed.IDTime(id)
+			rec := followed.NewRecorder(in.db, followed.RecorderOptions{Spool: in.spool(t, nil), CommitTimeout: 100 * time.Millisecond})
+			stop := run(rec)
+			defer stop()
+			backlog := func() bool { st := rec.Stats(); return st.Degraded || st.SpoolPending > 0 }
+			opts := followed.LabellerOptions{Backlog: backlog, RetryEvery: 20 * time.Millisecond,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			if restart {
+				opts.HeldPath = filepath.Join(t.TempDir(), "relabels.held")
+			}
+			l, err := followed.NewLabeller(machines.NewClassifier(nil, nil), in.db, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !restart {
+				go l.Run(ctx)
+			}
 
-	release := in.lock(t)
-	hit := func(kind followed.TokenKind, link int) followed.Event {
-		h := followed.Hit{Token: followed.Token{Kind: kind, MessageID: id, Recipient: 0, Link: link, URL: "https://example.com/a"},
-			At: made.Add(time.Hour), IP: "198.51.100.7", UserAgent: chromeAgent, Method: "GET"}
-		ev := h.Event(devices)
-		s := l.Label(h, &ev)
-		if err := rec.Record(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-		settled := make(chan struct{})
-		go func() { defer close(settled); l.Settle(ctx, s) }()
-		select {
-		case <-settled:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s hit: Settle still waits on a store that is down", ev.Kind)
-		}
-		return ev
-	}
-	if click := hit(followed.TokenClick, 0); click.Machine {
-		t.Fatalf("click on arrival: %s", label(click))
-	}
-	hit(followed.TokenHoneypot, 0)
-	if st := rec.Stats(); st.Spooled != 2 {
-		t.Fatalf("recorder %+v, want both hits spooled", st)
-	}
-	release()
+			release := in.lock(t)
+			hit := func(kind followed.TokenKind, link int) followed.Event {
+				h := followed.Hit{Token: followed.Token{Kind: kind, MessageID: id, Recipient: 0, Link: link, URL: "https://example.com/a"},
+					At: made.Add(time.Hour), IP: "198.51.100.7", UserAgent: chromeAgent, Method: "GET"}
+				ev := h.Event(devices)
+				s := l.Label(h, &ev)
+				if err := rec.Record(ctx, ev); err != nil {
+					t.Fatal(err)
+				}
+				settled := make(chan struct{})
+				go func() { defer close(settled); l.Settle(ctx, s) }()
+				select {
+				case <-settled:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("%s hit: Settle still waits on a store that is down", ev.Kind)
+				}
+				return ev
+			}
+			if click := hit(followed.TokenClick, 0); click.Machine {
+				t.Fatalf("click on arrival: %s", label(click))
+			}
+			hit(followed.TokenHoneypot, 0)
+			if st := rec.Stats(); st.Spooled != 2 {
+				t.Fatalf("recorder %+v, want both hits spooled", st)
+			}
+			if restart {
+				// The first labeller never runs again: a new one has only the file to go on.
+				l2, err := followed.NewLabeller(machines.NewClassifier(nil, nil), in.db, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go l2.Run(ctx)
+			}
+			release()
 
-	eventually(t, "the click relabelled", func() bool {
-		m, err := in.db.Message(ctx, id)
-		return err == nil && m.Counters.Clicks == 0 && m.Counters.MachineClicks == 2
-	})
-	evs, err := in.db.Events(ctx, followed.EventQuery{MessageID: id, Limit: 10})
-	if err != nil || len(evs) != 2 {
-		t.Fatalf("%d events (err %v), want 2", len(evs), err)
-	}
-	for _, ev := range evs {
-		if ev.Reason != string(machines.ReasonScanner) || ev.Rule != machines.RuleHoneypot {
-			t.Errorf("event %s (%s): %s", ev.ID, ev.Kind, label(ev))
-		}
+			eventually(t, "the click relabelled", func() bool {
+				m, err := in.db.Message(ctx, id)
+				return err == nil && m.Counters.Clicks == 0 && m.Counters.MachineClicks == 2
+			})
+			evs, err := in.db.Events(ctx, followed.EventQuery{MessageID: id, Limit: 10})
+			if err != nil || len(evs) != 2 {
+				t.Fatalf("%d events (err %v), want 2", len(evs), err)
+			}
+			for _, ev := range evs {
+				if ev.Reason != string(machines.ReasonScanner) || ev.Rule != machines.RuleHoneypot {
+					t.Errorf("event %s (%s): %s", ev.ID, ev.Kind, label(ev))
+				}
+			}
+			if restart {
+				eventually(t, "the held file removed once applied", func() bool {
+					_, err := os.Stat(opts.HeldPath)
+					return errors.Is(err, os.ErrNotExist)
+				})
+			}
+		})
 	}
 }
 
@@ -347,8 +382,11 @@ func FuzzIDTime(f *testing.F) {
 // seen again and again, in parallel as the server runs hits. Settle has nothing to write here.
 func BenchmarkLabellerLabel(b *testing.B) {
 	db := sqlite.OpenTemp(b)
-	l := followed.NewLabeller(machines.NewClassifier(nil, nil), db,
+	l, err := followed.NewLabeller(machines.NewClassifier(nil, nil), db,
 		followed.LabellerOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Run(ctx)

@@ -54,7 +54,10 @@ func startLabelled(t *testing.T, rules *machines.Rules) *labelledEngage {
 	rec := followed.NewRecorder(db, followed.RecorderOptions{Log: log, OnFirstOpen: alertSvc})
 	go rec.Run(ctx)
 	classifier := machines.NewClassifier(rules, nil)
-	labels := followed.NewLabeller(classifier, db, followed.LabellerOptions{Log: log})
+	labels, err := followed.NewLabeller(classifier, db, followed.LabellerOptions{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go labels.Run(ctx)
 	srv, err := server.New(server.Options{TrustedProxies: []string{"127.0.0.1/32"}},
 		server.Deps{Log: log, Auth: auth.NewLocal(nil), Ready: db.Ping,

@@ -41,8 +41,11 @@ func TestMachineRulesFile(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			db := sqlite.OpenTemp(t)
-			labels := startMachines(ctx, config{MachineRules: path}, db, followed.NewRecorder(db, followed.RecorderOptions{}),
-				slog.New(slog.NewJSONHandler(logs, nil)))
+			labels, err := startMachines(ctx, config{MachineRules: path, DataDir: t.TempDir()}, db,
+				followed.NewRecorder(db, followed.RecorderOptions{}), slog.New(slog.NewJSONHandler(logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if labels == nil {
 				t.Fatal("no labeller on the embedded store")
 			}
@@ -69,7 +72,7 @@ func TestMachineRulesFile(t *testing.T) {
 
 	t.Run("a store that keeps no labels", func(t *testing.T) {
 		logs := &lockedBuffer{}
-		if l := startMachines(context.Background(), config{}, struct{}{}, nil, slog.New(slog.NewJSONHandler(logs, nil))); l != nil {
+		if l, err := startMachines(context.Background(), config{}, struct{}{}, nil, slog.New(slog.NewJSONHandler(logs, nil))); l != nil || err != nil {
 			t.Fatal("a labeller without a label store")
 		}
 		if !strings.Contains(logs.String(), "keeps no machine labels") {

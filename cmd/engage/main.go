@@ -150,6 +150,10 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	svc.SetOptOutLinks(cfg.OptOutLinks)
 	feeds, optOuts, waitFeed := startFeed(ctx, cfg, db, recorder, consents, alertSvc, log)
 	defer after(waitFeed)()
+	labels, err := startMachines(ctx, cfg, db, recorder, log)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
 		BodyLimit:      cfg.BodyLimit,
 		UploadLimit:    cfg.MaxAttachmentBytes + uploadSlack,
@@ -167,7 +171,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		Keys:      keys,
 		Devices:   devices,
 		Recorder:  recorder,
-		Labels:    startMachines(ctx, cfg, db, recorder, log),
+		Labels:    labels,
 		IPStorage: consents.IPStorage,
 		Records:   consents.Records,
 		Inbound:   replies,
