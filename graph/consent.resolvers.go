@@ -55,7 +55,8 @@ func (r *mutationResolver) LiftSuppression(ctx context.Context, email string) (b
 		return false, err
 	}
 	if err := r.Consent.LiftSuppression(ctx, who, email); err != nil {
-		return false, err
+		e, _ := auth.NormalizeEmail(email) // the lift failed on any other error before looking
+		return false, notFoundAs(err, e+" is not suppressed")
 	}
 	return true, nil
 }

@@ -86,6 +86,15 @@ func classify(err error) (code, msg string) {
 	return "", ""
 }
 
+// notFoundAs words a NOT_FOUND from err as msg, for a resolver that knows better than "not found" what
+// was missing; any other error is returned as it is.
+func notFoundAs(err error, msg string) error {
+	if !errors.Is(err, followed.ErrNotFound) {
+		return err
+	}
+	return &gqlerror.Error{Err: err, Message: msg, Extensions: map[string]any{"code": CodeNotFound}}
+}
+
 // userMessage is the text after the sentinel's own words, e.g. "bad input: the message has no body"
 // becomes "the message has no body". A sentinel wrapped last ("the template's name is empty: bad
 // input", as recommend words it) gives the words of the error that wrapped it, without the query

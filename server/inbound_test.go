@@ -170,6 +170,10 @@ func TestInboundRepliesAutoRepliesAndBouncesFromTheOutbox(t *testing.T) {
 		t.Fatalf("a salesperson lifted a suppression: %+v", r)
 	}
 	e.mustGQL(t, adminUser, `mutation { liftSuppression(email: "bob@fabrikam.com") }`, nil, nil)
+	if r := e.gql(t, adminUser, `mutation { liftSuppression(email: "Bob@Fabrikam.com") }`, nil, nil); r.code() != "NOT_FOUND" ||
+		r.Errors[0].Message != "bob@fabrikam.com is not suppressed" {
+		t.Fatalf("lifting it again: %+v", r)
+	}
 	if f := followability().Followability; len(f.Allowed) != 2 || len(f.Blocked) != 0 {
 		t.Fatalf("followability after the lift: %+v", f)
 	}
