@@ -2,6 +2,7 @@ package followed
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -11,6 +12,10 @@ var ErrNotFound = errors.New("followed: not found")
 
 // ErrBadInput marks a caller's mistake; the message it wraps is safe to show them.
 var ErrBadInput = errors.New("bad input")
+
+// ErrSendStarted means a message's send has begun (or is over): mail that went out as it was cannot
+// be followed, or its renders changed, after the fact.
+var ErrSendStarted = fmt.Errorf("%w: the message was sent (or is being sent) as it was, and cannot be followed now", ErrBadInput)
 
 // RecipientKind is the header a recipient is addressed in.
 type RecipientKind string

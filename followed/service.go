@@ -147,8 +147,8 @@ func (s *Service) RetryFollow(ctx context.Context, who auth.Identity, id string)
 	if err != nil {
 		return Message{}, fmt.Errorf("followed: retry %s: %w", id, err)
 	}
-	if started {
-		return Message{}, fmt.Errorf("%w: message %s was sent (or is being sent) as it was, and cannot be followed now", ErrBadInput, id)
+	if started { // checked again as the renders are written; this saves sharing files for nothing
+		return Message{}, fmt.Errorf("followed: retry %s: %w", id, ErrSendStarted)
 	}
 	m.Following, m.NotFollowedReason, m.Renders, m.Links, m.Warnings = true, "", nil, nil, nil
 	if err := s.decide(ctx, &m); err != nil {

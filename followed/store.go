@@ -13,7 +13,8 @@ type Store interface {
 	// Message returns the message with its counters and links, or ErrNotFound.
 	Message(ctx context.Context, id string) (Message, error)
 	// UpdateRenders replaces a message's following state, reason, warnings, renders and links at once,
-	// keeping its counters and the counters of links it still has; ErrNotFound when absent.
+	// keeping its counters and the counters of links it still has; ErrNotFound when absent, and
+	// ErrSendStarted, changing nothing, once its send has started (SendStarted, in the same transaction).
 	UpdateRenders(ctx context.Context, m Message) error
 	// Renders returns a message's renders in order.
 	Renders(ctx context.Context, messageID string) ([]Render, error)

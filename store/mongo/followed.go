@@ -194,6 +194,14 @@ func (db *DB) UpdateRenders(ctx context.Context, m followed.Message) error {
 		return fmt.Errorf("mongo: update renders of %s: %w", m.ID, err)
 	}
 	return db.tx(ctx, "update renders of "+m.ID, func(ctx context.Context) error {
+		// As for attachments: a send claimed between this read and the commit is not seen.
+		started, err := db.sendStarted(ctx, m.ID)
+		if err != nil {
+			return err
+		}
+		if started {
+			return followed.ErrSendStarted
+		}
 		res, err := db.c("messages").UpdateOne(ctx, bson.D{{Key: "id", Value: m.ID}}, bson.D{{Key: "$set", Value: bson.D{
 			{Key: "following", Value: b2i(m.Following)}, {Key: "not_followed_reason", Value: m.NotFollowedReason},
 			{Key: "warnings", Value: string(warnings)}}}})

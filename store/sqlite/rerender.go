@@ -20,6 +20,14 @@ func (db *DB) UpdateRenders(ctx context.Context, m followed.Message) error {
 		return fmt.Errorf("sqlite: update renders of %s: %w", m.ID, err)
 	}
 	defer tx.Rollback()
+	// The one writer holds the lock from here: a send claimed after this check waits for the commit.
+	var started bool
+	if err := tx.QueryRowContext(ctx, "SELECT "+sendStartedSQL, m.ID).Scan(&started); err != nil {
+		return fmt.Errorf("sqlite: update renders of %s: %w", m.ID, err)
+	}
+	if started {
+		return fmt.Errorf("sqlite: update renders of %s: %w", m.ID, followed.ErrSendStarted)
+	}
 	res, err := tx.ExecContext(ctx, "UPDATE messages SET following = ?, not_followed_reason = ?, warnings = ? WHERE id = ?",
 		m.Following, m.NotFollowedReason, string(warnings), m.ID)
 	if err != nil {

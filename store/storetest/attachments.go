@@ -124,6 +124,16 @@ func runAttachments(t *testing.T, open func(t *testing.T) Stores) {
 						t.Errorf("%s: err %v, want ErrSent: %v", what, err, tc.locked)
 					}
 				}
+				// Nor may its renders change (a retried follow), in the same transaction as the check.
+				re := message("m1", "rep@contoso.com", "Deal", t0, false, "a@x.com")
+				re.NotFollowedReason, re.Renders[0].HTML = "re-rendered", "<p>re-rendered</p>"
+				err = st.Followed.UpdateRenders(ctx, re)
+				if tc.locked != errors.Is(err, followed.ErrSendStarted) || (!tc.locked && err != nil) {
+					t.Errorf("update renders: err %v, want ErrSendStarted: %v", err, tc.locked)
+				}
+				if rs, err := st.Followed.Renders(ctx, "m1"); err != nil || len(rs) == 0 || (rs[0].HTML == re.Renders[0].HTML) == tc.locked {
+					t.Errorf("renders after the update: %+v, %v (locked: %v)", rs, err, tc.locked)
+				}
 				// Locked: a1 alone, as before; open: a1 removed and a2 added.
 				wantID := "a1"
 				if !tc.locked {
