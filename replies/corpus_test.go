@@ -48,6 +48,7 @@ var corpus = []corpusCase{
 	{file: "oof_gmail_es.eml", kind: KindAutoReply, rule: RuleAutoSubmitted, refersTo: true},
 	{file: "oof_autoresponder_es.eml", kind: KindAutoReply, rule: RuleXAutoreply, refersTo: true},
 	{file: "oof_vacation_fr_precedence.eml", kind: KindAutoReply, rule: RulePrecedence, refersTo: true},
+	{file: "mdn_thunderbird_read.eml", kind: KindAutoReply, rule: RuleReadReceipt, refersTo: true}, // no Auto-Submitted
 	{file: "oof_precedence_auto_reply_en.eml", kind: KindAutoReply, rule: RulePrecedence, refersTo: true},
 	// Delay notices are not bounces.
 	{file: "ndr_gmail_delay.eml", kind: KindAutoReply, rule: RuleDSNDelayed, refersTo: true},

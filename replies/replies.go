@@ -28,6 +28,7 @@ const (
 	RulePrecedence         = "precedence"              // RulePrecedence: Precedence auto_reply, or bulk/junk outside a mailing list.
 	RuleExchangeGenerated  = "x-ms-exchange-generated" // RuleExchangeGenerated: Exchange's X-MS-Exchange-Generated-Message-Source header.
 	RuleOutOfOfficeSubject = "ooo-subject"             // RuleOutOfOfficeSubject: an out-of-office subject in one of the known languages.
+	RuleReadReceipt        = "read-receipt"            // RuleReadReceipt: a read receipt (an MDN report, or Outlook's "Read:" subject).
 	RuleNoAutomation       = "no-automation-signal"    // RuleNoAutomation: nothing marks the message as machine-written, so a person wrote it.
 )
 
