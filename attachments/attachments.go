@@ -34,8 +34,8 @@ type Attachment struct {
 	Note        string // why a file asked to be followed is attached directly
 	DriveItem   string // the Drive's id of the shared file
 	ShareURL    string // the sharing link the tracked link redirects to
-	// Blob is the key of the local copy delivery attaches to mails (direct files, and shared ones when
-	// some render is an untracked copy); "" when there is none.
+	// Blob is the key of the local copy delivery attaches to mails without the link (every file added
+	// since shared files kept one too; "" for a shared file added before).
 	Blob      string
 	CreatedAt time.Time
 }

@@ -127,7 +127,7 @@ func (s *Service) Add(ctx context.Context, who auth.Identity, messageID string, 
 		}
 		a.Shared = a.Note == ""
 	}
-	if err := s.keep(ctx, who, owner, m, &a, up); err != nil {
+	if err := s.keep(ctx, who, owner, &a, up); err != nil {
 		return Attachment{}, err
 	}
 	stored, err := s.store.AddAttachment(ctx, a)
@@ -197,9 +197,9 @@ func (s *Service) shareable(ctx context.Context, m followed.Message) (string, er
 	return "", nil
 }
 
-// keep stores a's content: on the drive with a sharing link when shared, and in blobs when delivery
-// will attach it to some mail (a direct file, or a shared one some render carries untracked).
-func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, m followed.Message, a *Attachment, up Upload) error {
+// keep stores a's content: on the drive with a sharing link when shared, and in blobs for delivery to
+// attach to any mail that does not carry the link.
+func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, a *Attachment, up Upload) error {
 	if a.Shared {
 		scope, err := s.scope(ctx, who)
 		if err != nil {
@@ -220,9 +220,8 @@ func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, m fo
 			return fmt.Errorf("attachments: share %s: %w", a.Name, err)
 		}
 	}
-	if a.Shared && !hasUntracked(m) {
-		return nil
-	}
+	// A shared file is kept too: a render may turn untracked after the upload (a recipient who says no
+	// before the send, and retryFollow), and its mail must then carry the file itself.
 	if _, err := up.Content.Seek(0, io.SeekStart); err != nil {
 		s.discard(ctx, owner, *a)
 		return fmt.Errorf("attachments: rewind %s: %w", a.Name, err)
@@ -257,15 +256,6 @@ func (s *Service) scope(ctx context.Context, who auth.Identity) (Scope, error) {
 		return ScopeAnonymous, nil
 	}
 	return ScopeOrganization, nil
-}
-
-func hasUntracked(m followed.Message) bool {
-	for _, r := range m.Renders {
-		if !r.Tracked {
-			return true
-		}
-	}
-	return false
 }
 
 // discard removes what was stored for a, whatever ctx has become; failures are logged, since the

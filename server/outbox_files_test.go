@@ -67,6 +67,7 @@ func TestOutboxMailsCarryTheFilesNotSharedAsTrackedLinks(t *testing.T) {
 	cases := []struct {
 		name       string
 		doNotAllow bool
+		later      bool // the preference comes after the files, and retryFollow renders the message again
 		individual bool
 		to         []string
 		want       map[string]mail // by recipient
@@ -77,16 +78,24 @@ func TestOutboxMailsCarryTheFilesNotSharedAsTrackedLinks(t *testing.T) {
 			want: map[string]mail{ann: {[]string{"Q3 offer.pdf", "terms.txt"}, false}}},
 		{name: "the untracked copy of an individual message attaches every file", doNotAllow: true, individual: true, to: []string{ann, bob},
 			want: map[string]mail{ann: {[]string{"Q3 offer.pdf", "terms.txt"}, false}, bob: {[]string{"terms.txt"}, true}}},
+		{name: "a copy untracked after the upload attaches every file", doNotAllow: true, later: true, individual: true, to: []string{ann, bob},
+			want: map[string]mail{ann: {[]string{"Q3 offer.pdf", "terms.txt"}, false}, bob: {[]string{"terms.txt"}, true}}},
+		{name: "a message no longer followed after the upload attaches every file", doNotAllow: true, later: true, to: []string{ann},
+			want: map[string]mail{ann: {[]string{"Q3 offer.pdf", "terms.txt"}, false}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := start(t)
-			if tc.doNotAllow {
+			if tc.doNotAllow && !tc.later {
 				e.setPreference(t, ann, "DO_NOT_ALLOW")
 			}
 			id := e.follow(t, rep, tc.individual, "<p>Hi</p>", tc.to...).FollowMessage.ID
 			e.mustUpload(t, rep, id, "Q3 offer.pdf", pdf, true)
 			e.mustUpload(t, rep, id, "terms.txt", terms, false)
+			if tc.later {
+				e.setPreference(t, ann, "DO_NOT_ALLOW")
+				e.mustGQL(t, rep, `mutation($id: ID!) { retryFollow(id: $id) { id } }`, map[string]any{"id": id}, nil)
+			}
 			urls := e.sendToOutbox(t, id)
 			if len(urls) != len(tc.want) {
 				t.Fatalf("outbox mails %v, want one to each of %d recipients", urls, len(tc.want))
