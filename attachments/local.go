@@ -49,8 +49,10 @@ var _ Drive = (*LocalDrive)(nil)
 
 // itemPath is where an item lives: items/<owner hash>/<folder>/<name>; the item id is the part after items/.
 func (d *LocalDrive) itemPath(id string) (string, error) {
+	// Clean keeps a clean id as it is and changes any other, "a/../b" and "../b" included; ".." inside
+	// a name ("v2..final.pdf") is a name like any other.
 	clean := path.Clean("/" + id)[1:]
-	if clean == "" || clean != id || strings.Contains(id, "..") {
+	if clean == "" || clean != id {
 		return "", fmt.Errorf("attachments: local drive item %q: %w", id, os.ErrNotExist)
 	}
 	return filepath.Join(d.root, "items", filepath.FromSlash(id)), nil
@@ -63,10 +65,7 @@ func ownerDir(o Owner) string {
 
 // Upload implements Drive: a name already taken becomes "name 1.ext", "name 2.ext"…, as OneDrive renames.
 func (d *LocalDrive) Upload(ctx context.Context, owner Owner, f DriveFile, content io.ReadSeeker) (DriveItem, error) {
-	folder := path.Clean("/" + f.Folder)[1:]
-	if strings.Contains(folder, "..") {
-		return DriveItem{}, fmt.Errorf("attachments: local drive: bad folder %q", f.Folder)
-	}
+	folder := path.Clean("/" + f.Folder)[1:] // rooted first, so no ".." is left to climb out
 	dir := path.Join(ownerDir(owner), folder)
 	full, err := d.itemPath(dir)
 	if err != nil {
@@ -163,8 +162,11 @@ func (d *LocalDrive) Share(ctx context.Context, owner Owner, itemID string, scop
 // Delete implements Drive, removing the item and the links to it.
 func (d *LocalDrive) Delete(ctx context.Context, owner Owner, itemID string) error {
 	p, err := d.itemPath(itemID)
-	if err != nil || !strings.HasPrefix(itemID, ownerDir(owner)+"/") {
-		return nil
+	if err != nil {
+		return err // not a name this drive gave: nothing can be gone, and the caller should hear of it
+	}
+	if !strings.HasPrefix(itemID, ownerDir(owner)+"/") {
+		return fmt.Errorf("attachments: local drive: delete %s: not in %s's drive: %w", itemID, owner.Mailbox, os.ErrPermission)
 	}
 	for _, f := range []string{p, d.metaPath(itemID)} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -316,3 +316,30 @@ func TestAttachmentBadInput(t *testing.T) {
 		t.Fatalf("removing an unknown attachment: %+v", r.Errors)
 	}
 }
+
+// A name with ".." inside it ("v2..final") is a name like any other: it is shared, downloads, and is
+// removed with its message's attachment, not refused as a path that climbs out of the drive.
+func TestAttachmentNameWithDotsInside(t *testing.T) {
+	e := start(t)
+	id := e.followTo(t, true, "ann@fabrikam.com")
+	a := e.mustUpload(t, rep, id, "Offer v2..final.pdf", pdf, true)
+	if !a.Followed || a.Name != "Offer v2..final.pdf" {
+		t.Fatalf("attachment = %+v", a)
+	}
+	found := attachmentHrefRe.FindStringSubmatch(e.attachments(t, id).Message.Renders[0].HTML)
+	if found == nil {
+		t.Fatal("the render lists no file")
+	}
+	res := get(t, "GET", found[1], outlookUA)
+	res.Body.Close()
+	res = get(t, "GET", res.Header.Get("Location"), outlookUA)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !bytes.Equal(body, pdf) {
+		t.Fatalf("download: %d, %d bytes", res.StatusCode, len(body))
+	}
+	e.mustGQL(t, rep, `mutation($id: ID!) { removeAttachment(id: $id) { id } }`, map[string]any{"id": a.ID}, nil)
+	if n := e.storedFiles(t); n != 0 {
+		t.Fatalf("%d files left after the removal", n)
+	}
+}
