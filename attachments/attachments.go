@@ -52,6 +52,9 @@ type Store interface {
 	// RemoveAttachment deletes an attachment; ErrSent when its message's send has started,
 	// followed.ErrNotFound when there is none.
 	RemoveAttachment(ctx context.Context, id string) error
+	// RestoreAttachment puts back, as it was (its id and index), an attachment whose removal could not
+	// be carried through to the renders, whatever the send state: the renders still list it.
+	RestoreAttachment(ctx context.Context, a Attachment) error
 	// SendStarted tells whether the message is being sent or was sent (even in part).
 	SendStarted(ctx context.Context, messageID string) (bool, error)
 }

@@ -133,9 +133,11 @@ func (s *Service) Add(ctx context.Context, who auth.Identity, messageID string, 
 	stored, err := s.store.AddAttachment(ctx, a)
 	if err == nil {
 		if _, err = s.renderer.Rerender(ctx, m.ID); err != nil {
-			err = fmt.Errorf("attachments: render %s with %s: %w", m.ID, name, err)
+			err = fmt.Errorf("attachments: render %s with %s: %w", m.ID, name, sentAs(err))
 			if rerr := s.store.RemoveAttachment(context.WithoutCancel(ctx), stored.ID); rerr != nil {
+				// The send started meanwhile: delivery may have attached the file, so it stays.
 				s.opts.Log.ErrorContext(ctx, "attachment kept without its render", "attachment", stored.ID, "err", rerr)
+				return Attachment{}, err
 			}
 		}
 	}
@@ -288,10 +290,23 @@ func (s *Service) Remove(ctx context.Context, who auth.Identity, id string) (Att
 		return Attachment{}, fmt.Errorf("attachments: remove %s: %w", id, err)
 	}
 	if _, err := s.renderer.Rerender(ctx, m.ID); err != nil {
-		return Attachment{}, fmt.Errorf("attachments: render %s without %s: %w", m.ID, a.Name, err)
+		// The renders still list the file (and a send that started meanwhile carries its link): put it
+		// back, so that the list says so and a retry can remove it; the file stays where it is.
+		if rerr := s.store.RestoreAttachment(context.WithoutCancel(ctx), a); rerr != nil {
+			s.opts.Log.ErrorContext(ctx, "attachment removed while its renders still list it", "attachment", id, "err", rerr)
+		}
+		return Attachment{}, fmt.Errorf("attachments: render %s without %s: %w", m.ID, a.Name, sentAs(err))
 	}
 	s.discard(ctx, Owner{Mailbox: m.Owner, UserToken: who.Token}, a)
 	return a, nil
+}
+
+// sentAs words a render refused because the send started as this package's ErrSent.
+func sentAs(err error) error {
+	if errors.Is(err, followed.ErrSendStarted) {
+		return ErrSent
+	}
+	return err
 }
 
 // List returns the attachments of a message the caller may see (the resolver checked), by index.

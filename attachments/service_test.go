@@ -3,16 +3,21 @@ package attachments_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/store/sqlite"
 )
@@ -23,6 +28,8 @@ type env struct {
 	followed *followed.Service
 	files    *attachments.Service
 	db       *sqlite.DB
+	drive    *attachments.LocalDrive
+	blobs    *attachments.Dir
 }
 
 var rep = auth.Identity{Email: "rep@contoso.com"}
@@ -50,7 +57,7 @@ func newEnv(t *testing.T) env {
 	files := attachments.New(db, db, svc, drive, blobs, nil, attachments.Options{MaxBytes: 1 << 20,
 		Now: func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) }})
 	svc.SetFiles(files)
-	return env{followed: svc, files: files, db: db}
+	return env{followed: svc, files: files, db: db, drive: drive, blobs: blobs}
 }
 
 func upload(name string, content []byte) attachments.Upload {
@@ -152,5 +159,63 @@ func TestDirectFilesForDelivery(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sendStarts is the followed service as attachments sees it, but a send of the message is claimed just
+// before each rerender: the interleaving in which a removal used to lose its file from mail already out.
+type sendStarts struct {
+	t   *testing.T
+	svc *followed.Service
+	db  *sqlite.DB
+}
+
+func (s sendStarts) Rerender(ctx context.Context, id string) (followed.Message, error) {
+	at := time.Now().Add(-time.Minute)
+	if err := s.db.CreateJob(ctx, delivery.Job{MessageID: id, Owner: rep.Email, Status: delivery.StatusScheduled,
+		ScheduledAt: at, DueAt: at, CreatedAt: at}); err != nil {
+		s.t.Fatal(err)
+	}
+	if js, err := s.db.ClaimDueJobs(ctx, "w1", time.Now(), time.Minute, 1); err != nil || len(js) != 1 {
+		s.t.Fatalf("claim: %v, %v", js, err)
+	}
+	return s.svc.Rerender(ctx, id)
+}
+
+// A removal whose rerender is refused, because the send started in between, leaves the file listed,
+// in the renders and stored: the mail going out links to it.
+func TestRemoveWhileTheSendStarts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	m, err := e.followed.Follow(ctx, rep, followed.FollowInput{Subject: "Offer", Follow: true, HTML: "<p>Hi</p>",
+		Recipients: []followed.Recipient{{Email: "ann@fabrikam.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.files.Add(ctx, rep, m.ID, upload("offer.pdf", []byte("%PDF-1.7 offer")), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := attachments.New(e.db, e.db, sendStarts{t, e.followed, e.db}, e.drive, e.blobs, nil, attachments.Options{MaxBytes: 1 << 20})
+	if _, err := racing.Remove(ctx, rep, a.ID); !errors.Is(err, attachments.ErrSent) {
+		t.Fatalf("remove: %v, want ErrSent", err)
+	}
+	list, err := e.files.List(ctx, m.ID)
+	if err != nil || len(list) != 1 || list[0].ID != a.ID || list[0].Index != a.Index {
+		t.Fatalf("attachments after the refused removal: %+v, %v", list, err)
+	}
+	rs, err := e.db.Renders(ctx, m.ID)
+	if err != nil || len(rs) != 1 || !strings.Contains(rs[0].HTML, "offer.pdf") {
+		t.Fatalf("renders: %+v, %v; want the file still listed", rs, err)
+	}
+	rc, err := e.files.Content(ctx, list[0])
+	if err != nil {
+		t.Fatalf("the file's copy is gone: %v", err)
+	}
+	rc.Close()
+	res := httptest.NewRecorder()
+	e.drive.ServeHTTP(res, httptest.NewRequest("GET", a.ShareURL, nil))
+	if res.Code != http.StatusOK || res.Body.String() != "%PDF-1.7 offer" {
+		t.Fatalf("the shared file's link answers %d %q", res.Code, res.Body.String())
 	}
 }

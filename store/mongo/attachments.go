@@ -79,12 +79,26 @@ func (db *DB) AddAttachment(ctx context.Context, a attachments.Attachment) (atta
 		default:
 			a.Index = last.Idx + 1
 		}
-		_, err = db.c("attachments").InsertOne(ctx, attachmentDoc{ID: a.ID, MessageID: a.MessageID, Idx: a.Index, Name: a.Name, Size: a.Size,
-			ContentType: a.ContentType, Requested: b2i(a.Requested), Shared: b2i(a.Shared), Note: a.Note, DriveItem: a.DriveItem,
-			ShareURL: a.ShareURL, Blob: a.Blob, CreatedAt: a.CreatedAt.UnixMilli()})
+		_, err = db.c("attachments").InsertOne(ctx, attachmentDocOf(a))
 		return err
 	})
 	return a, err
+}
+
+func attachmentDocOf(a attachments.Attachment) attachmentDoc {
+	return attachmentDoc{ID: a.ID, MessageID: a.MessageID, Idx: a.Index, Name: a.Name, Size: a.Size,
+		ContentType: a.ContentType, Requested: b2i(a.Requested), Shared: b2i(a.Shared), Note: a.Note, DriveItem: a.DriveItem,
+		ShareURL: a.ShareURL, Blob: a.Blob, CreatedAt: a.CreatedAt.UnixMilli()}
+}
+
+// RestoreAttachment implements attachments.Store; an attachment already there is left as it is.
+func (db *DB) RestoreAttachment(ctx context.Context, a attachments.Attachment) error {
+	_, err := db.c("attachments").UpdateOne(ctx, bson.D{{Key: "id", Value: a.ID}},
+		bson.D{{Key: "$setOnInsert", Value: attachmentDocOf(a)}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fail("restore attachment "+a.ID, err)
+	}
+	return nil
 }
 
 // Attachment implements attachments.Store.

@@ -64,6 +64,16 @@ func (db *DB) AddAttachment(ctx context.Context, a attachments.Attachment) (atta
 	return a, nil
 }
 
+// RestoreAttachment implements attachments.Store; an attachment already there is left as it is.
+func (db *DB) RestoreAttachment(ctx context.Context, a attachments.Attachment) error {
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO attachments (`+attachmentColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO NOTHING`, a.ID, a.MessageID, a.Index, a.Name, a.Size, a.ContentType, a.Requested, a.Shared, a.Note,
+		a.DriveItem, a.ShareURL, a.Blob, a.CreatedAt.UnixMilli()); err != nil {
+		return fmt.Errorf("sqlite: restore attachment %s: %w", a.ID, err)
+	}
+	return nil
+}
+
 // Attachment implements attachments.Store.
 func (db *DB) Attachment(ctx context.Context, id string) (attachments.Attachment, error) {
 	a, err := scanAttachment(db.read.QueryRowContext(ctx, "SELECT "+attachmentColumns+" FROM attachments WHERE id = ?", id))

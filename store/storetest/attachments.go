@@ -146,6 +146,37 @@ func runAttachments(t *testing.T, open func(t *testing.T) Stores) {
 		}
 	})
 
+	t.Run("a removal undone puts the attachment back as it was", func(t *testing.T) {
+		st := open(t)
+		s := st.Attachments
+		mustCreate(t, st.Followed, message("m1", "rep@contoso.com", "Deal", t0, false, "a@x.com"))
+		a0, err := s.AddAttachment(ctx, attachment("a0", "m1", "first.pdf", true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a1, err := s.AddAttachment(ctx, attachment("a1", "m1", "second.pdf", false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RemoveAttachment(ctx, a0.ID); err != nil {
+			t.Fatal(err)
+		}
+		// The send starts before the renders drop the file: the undo must not be refused.
+		createJob(t, st, scheduledJob("m1", t0))
+		if _, err := st.Delivery.ClaimDueJobs(ctx, "w1", t0, time.Minute, 1); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // a second undo changes nothing
+			if err := s.RestoreAttachment(ctx, a0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list, err := s.Attachments(ctx, "m1")
+		if err != nil || len(list) != 2 || !reflect.DeepEqual(list[0], a0) || list[1].ID != a1.ID {
+			t.Fatalf("after the undo: %+v, %v; want %+v first", list, err, a0)
+		}
+	})
+
 	t.Run("concurrent adds get distinct indexes", func(t *testing.T) {
 		st := open(t)
 		mustCreate(t, st.Followed, message("m1", "rep@contoso.com", "Deal", t0, false, "a@x.com"))
