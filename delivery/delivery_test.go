@@ -231,16 +231,43 @@ func TestScheduledSendCancelAndReschedule(t *testing.T) {
 	}
 }
 
-// exchange stands in for Microsoft's cloud in front of the local outbox: it can refuse calls, or act on
-// a send and then lose the answer, as a dropped connection does.
+// exchange stands in for Microsoft's cloud in front of the local outbox: it can refuse calls, act on a
+// send and then lose the answer, as a dropped connection does, or lose drafts the salesperson deleted.
 type exchange struct {
 	*delivery.Outbox
 	mu        sync.Mutex
-	failSend  []error // errors returned by the next sends, in order
-	loseSends int     // the next sends go through, but their answer is lost
+	failSend  []error         // errors returned by the next sends, in order
+	loseSends int             // the next sends go through, but their answer is lost
+	deleted   map[string]bool // drafts deleted from the mailbox
+}
+
+// deleteDraft removes an unsent draft from the mailbox, as the salesperson can.
+func (x *exchange) deleteDraft(id string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.deleted == nil {
+		x.deleted = map[string]bool{}
+	}
+	x.deleted[id] = true
+}
+
+func (x *exchange) gone(id string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.deleted[id]
+}
+
+func (x *exchange) DraftExists(ctx context.Context, from delivery.Sender, id string) (bool, error) {
+	if x.gone(id) {
+		return false, fmt.Errorf("exchange: draft %s: %w", id, delivery.ErrDraftGone)
+	}
+	return x.Outbox.DraftExists(ctx, from, id)
 }
 
 func (x *exchange) SendDraft(ctx context.Context, from delivery.Sender, id string) error {
+	if x.gone(id) {
+		return &delivery.PermanentError{Reason: "No such message.", Err: errors.New("404")}
+	}
 	x.mu.Lock()
 	var fail error
 	lose := false

@@ -30,7 +30,8 @@ type Store interface {
 	FinishJob(ctx context.Context, instance string, j Job) error
 	// RenderSends lists what happened to each render of a message that reached the mailbox, by render.
 	RenderSends(ctx context.Context, messageID string) ([]RenderSend, error)
-	// RecordDraft stores a render's draft ids while instance holds the message's job.
+	// RecordDraft stores a render's draft ids while instance holds the message's job; a render already
+	// sent keeps its ids. Empty ids clear an unsent render's draft (it was deleted), so it is drafted again.
 	RecordDraft(ctx context.Context, instance string, r RenderSend) error
 	// MarkRenderSent records that a render was sent at, while instance holds the message's job.
 	MarkRenderSent(ctx context.Context, instance, messageID string, render int, at time.Time) error

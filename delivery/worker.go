@@ -145,7 +145,8 @@ func (s *Service) retryDelay(attempt int, after time.Duration) time.Duration {
 }
 
 // sendRenders takes each render of m through draft and send, resuming where a previous try stopped: a
-// recorded draft is checked, never drafted again, and sent only while it is still a draft.
+// recorded draft is checked, sent only while it is still a draft, and drafted again only by a later send
+// once the salesperson deleted it unsent.
 func (s *Service) sendRenders(ctx context.Context, j Job, m followed.Message, from Sender) error {
 	done, err := s.store.RenderSends(ctx, m.ID)
 	if err != nil {
@@ -177,7 +178,7 @@ func (s *Service) sendRenders(ctx context.Context, j Job, m followed.Message, fr
 		} else {
 			pending, err := s.mailer.DraftExists(ctx, from, rec.DraftID)
 			if errors.Is(err, ErrDraftGone) {
-				return &PermanentError{Reason: "The draft Engage saved in your mailbox was deleted before it was sent.", Err: err}
+				return s.forgetDraft(ctx, rec, err)
 			}
 			if err != nil {
 				return err
@@ -197,6 +198,19 @@ func (s *Service) sendRenders(ctx context.Context, j Job, m followed.Message, fr
 		}
 	}
 	return nil
+}
+
+// forgetDraft fails the try of a render whose unsent draft the salesperson deleted (perhaps to stop it),
+// and clears the render's draft record so that sending the message again drafts the render anew instead
+// of failing on the deleted draft forever. The render was not sent: a recorded send is skipped before its
+// draft is checked, and a draft sent unrecorded keeps its id in Sent Items (DraftExists answers false).
+func (s *Service) forgetDraft(ctx context.Context, rec RenderSend, gone error) error {
+	cleared := RenderSend{MessageID: rec.MessageID, Render: rec.Render}
+	if err := s.store.RecordDraft(ctx, s.opts.Instance, cleared); err != nil {
+		return fmt.Errorf("delivery: forget deleted draft of %s/%d: %w", rec.MessageID, rec.Render, err)
+	}
+	return &PermanentError{Reason: "The draft Engage saved in your mailbox was deleted before it was sent. " +
+		"Send the message again and Engage drafts it anew.", Err: gone}
 }
 
 // draftOf addresses one render to its recipients, each in the header they were given.

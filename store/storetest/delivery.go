@@ -133,6 +133,38 @@ func runDelivery(t *testing.T, open func(t *testing.T) Stores) {
 		}
 	})
 
+	t.Run("empty draft ids clear an unsent render's draft, not a sent one's", func(t *testing.T) {
+		st := open(t)
+		s := st.Delivery
+		mustCreate(t, st.Followed, message("m1", "rep@contoso.com", "Deal", t0, true, "a@x.com", "b@x.com"))
+		if err := s.CreateJob(ctx, scheduledJob("m1", t0)); err != nil {
+			t.Fatal(err)
+		}
+		if js, err := s.ClaimDueJobs(ctx, "w1", t0, time.Minute, 1); err != nil || len(js) != 1 {
+			t.Fatalf("claim: %v, %v", js, err)
+		}
+		sent := delivery.RenderSend{MessageID: "m1", Render: 0, DraftID: "d0", InternetMessageID: "<i0@x>", ConversationID: "c0"}
+		deleted := delivery.RenderSend{MessageID: "m1", Render: 1, DraftID: "d1", InternetMessageID: "<i1@x>", ConversationID: "c1"}
+		for _, r := range []delivery.RenderSend{sent, deleted} {
+			if err := s.RecordDraft(ctx, "w1", r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.MarkRenderSent(ctx, "w1", "m1", 0, t0); err != nil {
+			t.Fatal(err)
+		}
+		for _, render := range []int{0, 1} {
+			if err := s.RecordDraft(ctx, "w1", delivery.RenderSend{MessageID: "m1", Render: render}); err != nil {
+				t.Fatalf("clear render %d: %v", render, err)
+			}
+		}
+		sent.SentAt = t0
+		want := []delivery.RenderSend{sent, {MessageID: "m1", Render: 1}}
+		if got, err := s.RenderSends(ctx, "m1"); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("render sends after clearing:\n got %+v, %v\nwant %+v", got, err, want)
+		}
+	})
+
 	t.Run("retry goes back to scheduled and is claimed when due", func(t *testing.T) {
 		st := open(t)
 		s := st.Delivery
