@@ -140,7 +140,7 @@ type Store interface {
 	InboxSubscriptions(ctx context.Context) ([]Subscription, error)
 	// DeleteInboxSubscription forgets a subscription; an unknown id is not an error.
 	DeleteInboxSubscription(ctx context.Context, id string) error
-	// DeltaLink returns the mailbox's saved delta link, "" when none.
+	// DeltaLink returns the mailbox's saved delta link (or the next link of a catch-up cut short), "" when none.
 	DeltaLink(ctx context.Context, mailbox string) (string, error)
 	// SaveDeltaLink records where the mailbox's next catch-up starts.
 	SaveDeltaLink(ctx context.Context, mailbox, link string) error

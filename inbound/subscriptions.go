@@ -237,11 +237,13 @@ func (m *Manager) CatchUpAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// maxDeltaPages bounds one catch-up; the saved link carries on next time.
+// maxDeltaPages bounds one catch-up, so one full Inbox does not hold up the others; the link to the
+// next page is saved and the next catch-up carries on from it.
 const maxDeltaPages = 100
 
 // CatchUp queues the messages that reached mailbox's Inbox since its last catch-up (or, the first
-// time, since FirstCatchUp ago), page by page, saving the delta link at the end.
+// time, since FirstCatchUp ago), page by page, saving the delta link at the end, or the next page's
+// link when it stops at maxDeltaPages.
 func (m *Manager) CatchUp(ctx context.Context, mailbox string) error {
 	link, err := m.store.DeltaLink(ctx, mailbox)
 	if err != nil {
@@ -271,6 +273,12 @@ func (m *Manager) CatchUp(ctx context.Context, mailbox string) error {
 		}
 		link = page.NextLink
 	}
+	// A next link resumes the round where it stopped, as a delta link starts the next one.
+	if err := m.store.SaveDeltaLink(ctx, mailbox, link); err != nil {
+		return fmt.Errorf("inbound: save where the catch-up of %s stopped: %w", mailbox, err)
+	}
+	m.opts.Log.InfoContext(ctx, "inbox catch-up stopped at its page limit; it continues from there next round",
+		"mailbox", mailbox, "pages", maxDeltaPages)
 	return nil
 }
 

@@ -1,0 +1,54 @@
+package m365
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/engage-email/engage/m365/m365test"
+)
+
+// A catch-up longer than its page limit saves where it stopped, so the next one carries on from there
+// instead of reading the same first pages again and never reaching later mail.
+func TestInboxCatchUpLongerThanItsPageLimitCarriesOn(t *testing.T) {
+	ctx := context.Background()
+	r := newInboxRig(t)
+	if err := r.mgr.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.cloud.graph.SetDeltaPageSize(1) // 150 pages, over the 100 one catch-up reads
+	for i := range 150 {
+		r.cloud.graph.Deliver(rep, m365test.InboundMail{From: "news@fabrikam.com", Subject: fmt.Sprint("Note ", i)})
+	}
+	rounds := []struct {
+		name   string
+		queued int
+		link   string // what the saved link resumes with
+	}{
+		{"first round stops at the page limit", 100, "$skiptoken=100"},
+		{"second round carries on and finishes", 50, "$deltatoken=150"},
+		{"third round finds nothing new", 0, "$deltatoken=150"},
+	}
+	for _, round := range rounds {
+		t.Run(round.name, func(t *testing.T) {
+			before, err := r.db.InboundPending(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.mgr.CatchUp(ctx, rep); err != nil {
+				t.Fatal(err)
+			}
+			after, err := r.db.InboundPending(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after-before != round.queued {
+				t.Errorf("queued %d messages, want %d", after-before, round.queued)
+			}
+			if link, err := r.db.DeltaLink(ctx, rep); err != nil || !strings.HasSuffix(link, round.link) {
+				t.Errorf("saved link %q, %v; want one ending in %q", link, err, round.link)
+			}
+		})
+	}
+}
