@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,6 +139,11 @@ func (b *Inbox) Message(ctx context.Context, mailbox, id string) (inbound.Messag
 	return out, nil
 }
 
+// deltaPageSize is the page a delta query asks for: Graph's default is about 10 messages, so a catch-up
+// after a busy day would take hundreds of requests. Graph may answer fewer; 200 ids stay far below the
+// 1 MiB answer Engage reads.
+const deltaPageSize = 200
+
 // Delta implements inbound.Mailbox: the first page filters on receivedDateTime, later ones follow Graph's links.
 func (b *Inbox) Delta(ctx context.Context, mailbox, link string, since time.Time) (inbound.DeltaPage, error) {
 	caller := Caller{User: mailbox}
@@ -156,7 +162,9 @@ func (b *Inbox) Delta(ctx context.Context, mailbox, link string, since time.Time
 		NextLink  string `json:"@odata.nextLink"`
 		DeltaLink string `json:"@odata.deltaLink"`
 	}
-	if err := b.c.callJSON(ctx, "delta of the inbox of "+mailbox, &caller, http.MethodGet, target, nil, &out); err != nil {
+	// On every page: it is a header, which Graph's links do not carry.
+	prefer := http.Header{"Prefer": {"odata.maxpagesize=" + strconv.Itoa(deltaPageSize)}}
+	if err := b.c.call(ctx, "delta of the inbox of "+mailbox, &caller, http.MethodGet, target, "", nil, &out, prefer); err != nil {
 		return inbound.DeltaPage{}, err
 	}
 	page := inbound.DeltaPage{NextLink: out.NextLink, DeltaLink: out.DeltaLink, MessageIDs: []string{}}

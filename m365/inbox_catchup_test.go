@@ -52,3 +52,28 @@ func TestInboxCatchUpLongerThanItsPageLimitCarriesOn(t *testing.T) {
 		})
 	}
 }
+
+// Graph's default delta page is small, so every page of a catch-up asks for bigger ones.
+func TestInboxDeltaAsksForBigPages(t *testing.T) {
+	ctx := context.Background()
+	r := newInboxRig(t)
+	for i := range 3 {
+		r.cloud.graph.Deliver(rep, m365test.InboundMail{From: "news@fabrikam.com", Subject: fmt.Sprint("Note ", i)})
+	}
+	if err := r.mgr.CatchUp(ctx, rep); err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	for _, req := range r.cloud.graph.Requests() {
+		if !strings.HasSuffix(req.Path, "/messages/delta") {
+			continue
+		}
+		pages++
+		if want := fmt.Sprint("odata.maxpagesize=", deltaPageSize); req.Prefer != want {
+			t.Errorf("delta page %d asked Prefer %q, want %q", pages, req.Prefer, want)
+		}
+	}
+	if pages != 2 {
+		t.Fatalf("%d delta pages read, want 2 (the fake serves 2 messages a page)", pages)
+	}
+}
