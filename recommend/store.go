@@ -15,9 +15,11 @@ const HoursPerWeek = 7 * 24
 //
 // For a recipient the buckets are in UTC (the recipient's zone may be unknown or change later); for a
 // domain or the organisation they are in each member's local time, in the zone on record (members
-// without a known zone are left out). Sent counts delivered messages; Engaged counts messages
-// at the hour of their first human engagement (open, click or reply), each weighted by Credit. Machine
-// opens (privacy proxies, image prefetchers, link scanners) are never added.
+// without a known zone are left out). Sent counts delivered messages at the hour they went out: one
+// with a delivery job only once the job sent it (or some of its renders), one without at its creation,
+// as the Outlook add-in sends its own mail and no job records it. Engaged counts messages at the hour of
+// their first human engagement (open, click or reply), each weighted by Credit of the delay since the
+// send. Machine opens (privacy proxies, image prefetchers, link scanners) are never added.
 type Engagement struct {
 	Recipient string // the address, or the domain, or empty for the organisation
 	Sent      [HoursPerWeek]float64

@@ -45,7 +45,8 @@ type TemplateStats struct {
 
 // TemplateStore is what template ranking needs from a backend.
 type TemplateStore interface {
-	// TemplateStats returns the counts of every template in category; none is an empty slice.
+	// TemplateStats returns the counts of every template in category over its followed messages that
+	// went out, as Engagement's Sent counts them; none is an empty slice.
 	TemplateStats(ctx context.Context, category string) ([]TemplateStats, error)
 }
 

@@ -27,6 +27,13 @@ var firstEngagement = `CASE WHEN ` + allIndexed + `
 	THEN (SELECT min(e.at) FROM ` + indexedEvents("m.id", humanEngagement) + `)
 	ELSE (SELECT min(at) FROM (` + messageEvents("e.at", "m.id", humanEngagement) + `)) END`
 
+// sentAt is when message m went out, NULL while it has not, so that drafts, scheduled sends and failed
+// ones teach recommendations nothing: its delivery job's send time (its first sent render's when the job
+// stopped partway), else, with no job at all, its creation, as the Outlook add-in sends its own drafts.
+const sentAt = `CASE WHEN NOT EXISTS (SELECT 1 FROM delivery_jobs j WHERE j.message_id = m.id) THEN m.created_at
+	ELSE (SELECT coalesce(j.sent_at, (SELECT min(s.sent_at) FROM render_sends s WHERE s.message_id = j.message_id))
+		FROM delivery_jobs j WHERE j.message_id = m.id) END`
+
 const humanEngagement = `e.machine = 0 AND e.kind IN ('OPENED', 'LINK_CLICKED', 'ATTACHMENT_OPENED', 'REPLIED')
 	AND (e.recipient = r.idx OR (e.recipient = -1 AND NOT EXISTS (
 		SELECT 1 FROM recipients r2 WHERE r2.message_id = m.id AND r2.idx <> r.idx)))`
@@ -41,9 +48,10 @@ func (db *DB) RecipientEngagement(ctx context.Context, _ string, recipients []st
 	for i, r := range recipients {
 		args[i] = strings.ToLower(r)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT r.email, m.created_at, `+firstEngagement+`
+	rows, err := db.read.QueryContext(ctx, `SELECT r.email, `+sentAt+`, `+firstEngagement+`
 		FROM recipients r JOIN messages m ON m.id = r.message_id
-		WHERE r.email IN (`+strings.TrimSuffix(strings.Repeat("?,", len(args)), ",")+`) AND m.following = 1`, args...)
+		WHERE r.email IN (`+strings.TrimSuffix(strings.Repeat("?,", len(args)), ",")+`) AND m.following = 1
+		AND `+sentAt+` IS NOT NULL`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: recipient engagement: %w", err)
 	}
@@ -98,9 +106,9 @@ func (db *DB) OrgEngagement(ctx context.Context) (recommend.Engagement, error) {
 }
 
 func (db *DB) localEngagement(ctx context.Context, where string, args ...any) (recommend.Engagement, int, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT r.email, p.zone, m.created_at, `+firstEngagement+`
+	rows, err := db.read.QueryContext(ctx, `SELECT r.email, p.zone, `+sentAt+`, `+firstEngagement+`
 		FROM recipient_profiles p JOIN recipients r ON r.email = p.email JOIN messages m ON m.id = r.message_id
-		`+where+` `+and(where)+` m.following = 1`, args...)
+		`+where+` `+and(where)+` m.following = 1 AND `+sentAt+` IS NOT NULL`, args...)
 	if err != nil {
 		return recommend.Engagement{}, 0, err
 	}
@@ -132,7 +140,7 @@ func and(where string) string {
 	return "AND"
 }
 
-// scanEngagement reads (email, [zone,] created_at, first engagement) rows and closes them.
+// scanEngagement reads (email, [zone,] send time, first engagement) rows and closes them.
 func scanEngagement(rows *sql.Rows, add func(email, zone string, sent, read time.Time)) error {
 	defer rows.Close()
 	cols, err := rows.Columns()

@@ -68,13 +68,15 @@ func (db *DB) ListTemplates(ctx context.Context, category string) ([]recommend.T
 	return out, nil
 }
 
-// TemplateStats implements recommend.TemplateStore: followed messages only; human opens from the
-// unique-open counter (machine opens are kept apart), real replies only, and recorded outcomes.
+// TemplateStats implements recommend.TemplateStore: followed messages that went out only (see sentAt);
+// human opens from the unique-open counter (machine opens are kept apart), real replies only, and recorded
+// outcomes.
 func (db *DB) TemplateStats(ctx context.Context, category string) ([]recommend.TemplateStats, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, count(m.id), coalesce(sum(c.unique_opens > 0), 0),
 		coalesce(sum(c.replies > 0), 0), coalesce(sum(o.outcome = 'WON'), 0), coalesce(sum(o.outcome = 'LOST'), 0)
 		FROM templates t
 		LEFT JOIN messages m ON m.template_id = t.id AND m.template_id <> '' AND m.following = 1
+			AND `+sentAt+` IS NOT NULL
 		LEFT JOIN counters c ON c.message_id = m.id
 		LEFT JOIN outcomes o ON o.message_id = m.id
 		WHERE t.category = ? GROUP BY t.id ORDER BY t.id`, category)

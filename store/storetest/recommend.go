@@ -170,6 +170,8 @@ func runRecommend(t *testing.T, open func(t *testing.T) Stores) {
 		}
 	})
 
+	t.Run("only mail that went out counts, at its send time", func(t *testing.T) { runSentOnly(t, open) })
+
 	t.Run("colleagues without a fresh mailbox zone", func(t *testing.T) { runColleagues(t, open, berlin) })
 
 	t.Run("templates round trip", func(t *testing.T) {
