@@ -250,9 +250,31 @@ func engagementsPipeline(after int64, limit int) bson.A {
 	}
 }
 
+// sentStages follow a stage of messages and set sent to when each went out, dropping those that have
+// not, as the embedded store's sentAt: its delivery job's send time (its first sent render's when the
+// job stopped partway), else, with no job at all, its creation, as the Outlook add-in sends its own drafts.
+func sentStages() bson.A {
+	return a{
+		d{{Key: "$lookup", Value: d{{Key: "from", Value: "delivery_jobs"}, {Key: "localField", Value: "id"},
+			{Key: "foreignField", Value: "message_id"}, {Key: "as", Value: "j"}, {Key: "pipeline", Value: a{
+				d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "sent_at", Value: 1}}}}}}}}},
+		d{{Key: "$lookup", Value: d{{Key: "from", Value: "render_sends"}, {Key: "localField", Value: "id"},
+			{Key: "foreignField", Value: "message_id"}, {Key: "as", Value: "s"}, {Key: "pipeline", Value: a{
+				d{{Key: "$match", Value: d{{Key: "sent_at", Value: d{{Key: "$ne", Value: nil}}}}}},
+				d{{Key: "$group", Value: d{{Key: "_id", Value: nil}, {Key: "at", Value: d{{Key: "$min", Value: "$sent_at"}}}}}}}}}}},
+		d{{Key: "$set", Value: d{{Key: "sent", Value: d{{Key: "$cond", Value: a{
+			d{{Key: "$eq", Value: a{d{{Key: "$size", Value: "$j"}}, 0}}},
+			"$created_at",
+			d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$j.sent_at"}}, d{{Key: "$first", Value: "$s.at"}}, nil}}},
+		}}}}}}},
+		d{{Key: "$match", Value: d{{Key: "sent", Value: d{{Key: "$ne", Value: nil}}}}}},
+	}
+}
+
 // firstEngagementStages follow a stage whose documents carry a recipient row (message_id, idx) and add
-// sent (the message's creation) and read (its first human engagement, null when none) as the
-// embedded store's firstEngagement: a shared render's events count only for a message's only recipient.
+// sent (when the message went out, see sentStages; rows of messages that have not are dropped) and read
+// (its first human engagement, null when none) as the embedded store's firstEngagement: a shared
+// render's events count only for a message's only recipient.
 func firstEngagementStages(prefix string) bson.A {
 	idx := "$" + prefix + "idx"
 	only := d{{Key: "$eq", Value: a{d{{Key: "$ifNull", Value: a{d{{Key: "$first", Value: "$n.n"}}, 0}}}, 1}}}
@@ -262,9 +284,10 @@ func firstEngagementStages(prefix string) bson.A {
 	}}}}}}}
 	return a{
 		d{{Key: "$lookup", Value: d{{Key: "from", Value: "messages"}, {Key: "localField", Value: prefix + "message_id"},
-			{Key: "foreignField", Value: "id"}, {Key: "as", Value: "m"}, {Key: "pipeline", Value: a{
-				d{{Key: "$match", Value: d{{Key: "following", Value: int64(1)}}}},
-				d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "created_at", Value: 1}}}}}}}}},
+			{Key: "foreignField", Value: "id"}, {Key: "as", Value: "m"}, {Key: "pipeline", Value: append(append(a{
+				d{{Key: "$match", Value: d{{Key: "following", Value: int64(1)}}}}},
+				sentStages()...),
+				d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "sent", Value: 1}}}})}}}},
 		d{{Key: "$unwind", Value: "$m"}},
 		d{{Key: "$lookup", Value: d{{Key: "from", Value: "recipients"}, {Key: "localField", Value: prefix + "message_id"},
 			{Key: "foreignField", Value: "message_id"}, {Key: "as", Value: "n"}, {Key: "pipeline", Value: a{d{{Key: "$count", Value: "n"}}}}}}},
@@ -277,7 +300,7 @@ func firstEngagementStages(prefix string) bson.A {
 			{Key: "_id", Value: 0},
 			{Key: "email", Value: "$" + prefix + "email"},
 			{Key: "zone", Value: 1},
-			{Key: "sent", Value: "$m.created_at"},
+			{Key: "sent", Value: "$m.sent"},
 			{Key: "read", Value: d{{Key: "$min", Value: d{{Key: "$map", Value: d{{Key: "input", Value: mine}, {Key: "in", Value: "$$this.at"}}}}}}},
 		}}},
 	}
@@ -315,8 +338,8 @@ func domainZonePipeline(domain string) bson.A {
 	}
 }
 
-// templateStatsPipeline counts, per template of a category, its followed messages, those opened by a
-// person, those replied to, and recorded outcomes.
+// templateStatsPipeline counts, per template of a category, its followed messages that went out (see
+// sentStages), those opened by a person, those replied to, and recorded outcomes.
 func templateStatsPipeline(category string) bson.A {
 	count := func(cond any) bson.D {
 		return d{{Key: "$size", Value: d{{Key: "$filter", Value: d{{Key: "input", Value: "$ms"}, {Key: "cond", Value: cond}}}}}}
@@ -324,13 +347,14 @@ func templateStatsPipeline(category string) bson.A {
 	return a{
 		d{{Key: "$match", Value: d{{Key: "category", Value: category}}}},
 		d{{Key: "$lookup", Value: d{{Key: "from", Value: "messages"}, {Key: "localField", Value: "id"},
-			{Key: "foreignField", Value: "template_id"}, {Key: "as", Value: "ms"}, {Key: "pipeline", Value: a{
-				d{{Key: "$match", Value: d{{Key: "following", Value: int64(1)}, {Key: "template_id", Value: d{{Key: "$ne", Value: ""}}}}}},
+			{Key: "foreignField", Value: "template_id"}, {Key: "as", Value: "ms"}, {Key: "pipeline", Value: append(append(a{
+				d{{Key: "$match", Value: d{{Key: "following", Value: int64(1)}, {Key: "template_id", Value: d{{Key: "$ne", Value: ""}}}}}}},
+				sentStages()...),
 				d{{Key: "$lookup", Value: d{{Key: "from", Value: "outcomes"}, {Key: "localField", Value: "id"},
 					{Key: "foreignField", Value: "message_id"}, {Key: "as", Value: "o"}}}},
 				d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "uo", Value: "$unique_opens"}, {Key: "r", Value: "$replies"},
 					{Key: "o", Value: d{{Key: "$first", Value: "$o.outcome"}}}}}},
-			}}}}},
+			)}}}},
 		d{{Key: "$project", Value: d{{Key: "_id", Value: 0}, {Key: "id", Value: 1},
 			{Key: "emails", Value: d{{Key: "$size", Value: "$ms"}}},
 			{Key: "opened", Value: count(d{{Key: "$gt", Value: a{"$$this.uo", 0}}})},
