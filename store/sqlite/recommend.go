@@ -27,12 +27,14 @@ var firstEngagement = `CASE WHEN ` + allIndexed + `
 	THEN (SELECT min(e.at) FROM ` + indexedEvents("m.id", humanEngagement) + `)
 	ELSE (SELECT min(at) FROM (` + messageEvents("e.at", "m.id", humanEngagement) + `)) END`
 
+// sentJoin brings the delivery job of message m, if any, for sentAt.
+const sentJoin = `LEFT JOIN delivery_jobs j ON j.message_id = m.id`
+
 // sentAt is when message m went out, NULL while it has not, so that drafts, scheduled sends and failed
 // ones teach recommendations nothing: its delivery job's send time (its first sent render's when the job
 // stopped partway), else, with no job at all, its creation, as the Outlook add-in sends its own drafts.
-const sentAt = `CASE WHEN NOT EXISTS (SELECT 1 FROM delivery_jobs j WHERE j.message_id = m.id) THEN m.created_at
-	ELSE (SELECT coalesce(j.sent_at, (SELECT min(s.sent_at) FROM render_sends s WHERE s.message_id = j.message_id))
-		FROM delivery_jobs j WHERE j.message_id = m.id) END`
+const sentAt = `CASE WHEN j.message_id IS NULL THEN m.created_at
+	ELSE coalesce(j.sent_at, (SELECT min(s.sent_at) FROM render_sends s WHERE s.message_id = m.id)) END`
 
 const humanEngagement = `e.machine = 0 AND e.kind IN ('OPENED', 'LINK_CLICKED', 'ATTACHMENT_OPENED', 'REPLIED')
 	AND (e.recipient = r.idx OR (e.recipient = -1 AND NOT EXISTS (
@@ -49,7 +51,7 @@ func (db *DB) RecipientEngagement(ctx context.Context, _ string, recipients []st
 		args[i] = strings.ToLower(r)
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT r.email, `+sentAt+`, `+firstEngagement+`
-		FROM recipients r JOIN messages m ON m.id = r.message_id
+		FROM recipients r JOIN messages m ON m.id = r.message_id `+sentJoin+`
 		WHERE r.email IN (`+strings.TrimSuffix(strings.Repeat("?,", len(args)), ",")+`) AND m.following = 1
 		AND `+sentAt+` IS NOT NULL`, args...)
 	if err != nil {
@@ -108,7 +110,7 @@ func (db *DB) OrgEngagement(ctx context.Context) (recommend.Engagement, error) {
 func (db *DB) localEngagement(ctx context.Context, where string, args ...any) (recommend.Engagement, int, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT r.email, p.zone, `+sentAt+`, `+firstEngagement+`
 		FROM recipient_profiles p JOIN recipients r ON r.email = p.email JOIN messages m ON m.id = r.message_id
-		`+where+` `+and(where)+` m.following = 1 AND `+sentAt+` IS NOT NULL`, args...)
+		`+sentJoin+` `+where+` `+and(where)+` m.following = 1 AND `+sentAt+` IS NOT NULL`, args...)
 	if err != nil {
 		return recommend.Engagement{}, 0, err
 	}

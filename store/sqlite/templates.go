@@ -75,7 +75,7 @@ func (db *DB) TemplateStats(ctx context.Context, category string) ([]recommend.T
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, count(m.id), coalesce(sum(c.unique_opens > 0), 0),
 		coalesce(sum(c.replies > 0), 0), coalesce(sum(o.outcome = 'WON'), 0), coalesce(sum(o.outcome = 'LOST'), 0)
 		FROM templates t
-		LEFT JOIN messages m ON m.template_id = t.id AND m.template_id <> '' AND m.following = 1
+		LEFT JOIN (messages m `+sentJoin+`) ON m.template_id = t.id AND m.template_id <> '' AND m.following = 1
 			AND `+sentAt+` IS NOT NULL
 		LEFT JOIN counters c ON c.message_id = m.id
 		LEFT JOIN outcomes o ON o.message_id = m.id
