@@ -38,8 +38,19 @@ type Options struct {
 	// for; default 30s. Relabels come within minutes (the prefetch sweep, a honeypot click).
 	WithdrawInterval time.Duration
 	WithdrawWindow   time.Duration // how far back that sweep looks; default 2h
-	Log              *slog.Logger
-	Now              func() time.Time
+	// Sends says whether a message's send is asked for and has not gone out, so that a reminder does not
+	// fire on mail that has not left; nil treats every message as sent.
+	Sends Sends
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// Sends is where a message's send stands, as delivery knows it.
+type Sends interface {
+	// SendPending reports whether a send of the message was asked for and has not gone out (scheduled,
+	// being sent, retrying or failed), and when it is due; a message with no send asked for (a draft, or
+	// mail the Outlook add-in sent itself) is not pending.
+	SendPending(ctx context.Context, messageID string) (due time.Time, pending bool, err error)
 }
 
 // Service stores alerts, fires reminders and streams both to subscribers; one per process, all
@@ -303,6 +314,16 @@ func (s *Service) SetReminder(ctx context.Context, who auth.Identity, messageID 
 	if c == NotOpenedBy && !m.Following {
 		return Reminder{}, fmt.Errorf("%w: the message is not followed, so its opens are not known: use NO_REPLY_BY or ANYWAY", followed.ErrBadInput)
 	}
+	if s.opts.Sends != nil {
+		due, pending, err := s.opts.Sends.SendPending(ctx, m.ID)
+		if err != nil {
+			return Reminder{}, fmt.Errorf("alerts: reminder on message %s: send state: %w", m.ID, err)
+		}
+		if pending && !at.After(due) {
+			return Reminder{}, fmt.Errorf("%w: the reminder time %s is not after the message is sent (%s)", followed.ErrBadInput,
+				at.Format(time.RFC3339), due.UTC().Format(time.RFC3339))
+		}
+	}
 	r := Reminder{ID: followed.NewID(now), Owner: who.Email, MessageID: m.ID, Subject: m.Subject, Condition: c,
 		DueAt: at, CreatedAt: now.Truncate(time.Millisecond), State: Pending}
 	if err := s.store.CreateReminder(ctx, r); err != nil {
@@ -322,6 +343,29 @@ func (s *Service) CancelReminder(ctx context.Context, who auth.Identity, id stri
 		return Reminder{}, fmt.Errorf("%w: the reminder is already %s", followed.ErrBadInput, r.State)
 	}
 	return r, nil
+}
+
+// CancelReminders cancels the caller's pending reminders on one message (its scheduled send was
+// cancelled: a follow-up on mail that will not leave would mislead) and says how many.
+func (s *Service) CancelReminders(ctx context.Context, who auth.Identity, messageID string) (int, error) {
+	rs, err := s.store.Reminders(ctx, who.Email, messageID)
+	if err != nil {
+		return 0, fmt.Errorf("alerts: cancel reminders of %s: %w", messageID, err)
+	}
+	n := 0
+	for _, r := range rs {
+		if r.State != Pending {
+			continue
+		}
+		c, err := s.store.CancelReminder(ctx, who.Email, r.ID, s.opts.Now().UTC())
+		if err != nil {
+			return n, fmt.Errorf("alerts: cancel reminders of %s: %w", messageID, err)
+		}
+		if c.State == Cancelled {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Reminders lists the caller's reminders, of one message when messageID is set, soonest due first.
@@ -345,6 +389,16 @@ func (s *Service) settle(ctx context.Context, r Reminder) (Reminder, *Alert, err
 	}
 	if err != nil {
 		return r, nil, fmt.Errorf("alerts: reminder %s: %w", r.ID, err)
+	}
+	if s.opts.Sends != nil {
+		_, pending, err := s.opts.Sends.SendPending(ctx, r.MessageID)
+		if err != nil {
+			return r, nil, fmt.Errorf("alerts: reminder %s: send state: %w", r.ID, err)
+		}
+		if pending { // a follow-up on mail that has not left (its send retrying, or failed) would mislead
+			r.State, r.Reason = Skipped, "NOT_SENT"
+			return r, nil, nil
+		}
 	}
 	switch {
 	case r.Condition == NoReplyBy && m.Counters.Replies > 0:

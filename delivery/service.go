@@ -228,6 +228,30 @@ func (s *Service) Status(ctx context.Context, messageID string) (Job, error) {
 	return j, nil
 }
 
+// SendStates answers, from the store alone, whether a message's send is asked for and has not gone
+// out: alerts holds follow-up reminders by it, and is wired before the delivery service.
+type SendStates struct {
+	Store interface {
+		Job(ctx context.Context, messageID string) (Job, error)
+	}
+}
+
+// SendPending implements alerts.Sends: a message without a job (a draft, a cancelled send, mail the
+// Outlook add-in sent itself) is not pending; one whose job is not SENT is, due at its job's time.
+func (s SendStates) SendPending(ctx context.Context, messageID string) (time.Time, bool, error) {
+	j, err := s.Store.Job(ctx, messageID)
+	if errors.Is(err, followed.ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("delivery: send state of %s: %w", messageID, err)
+	}
+	if j.Status == StatusSent {
+		return j.SentAt, false, nil
+	}
+	return j.DueAt, true, nil
+}
+
 // RenderSends lists the ids Microsoft 365 (or the outbox) gave each render of a message, for matching replies.
 func (s *Service) RenderSends(ctx context.Context, messageID string) ([]RenderSend, error) {
 	rs, err := s.store.RenderSends(ctx, messageID)

@@ -57,7 +57,14 @@ func (r *mutationResolver) SendMessage(ctx context.Context, id string, at *time.
 
 func (r *mutationResolver) CancelScheduledSend(ctx context.Context, id string) (*model.FollowedMessage, error) {
 	return r.deliver(ctx, id, func(svc *delivery.Service, who auth.Identity) error {
-		_, err := svc.Cancel(ctx, who, id)
+		if _, err := svc.Cancel(ctx, who, id); err != nil {
+			return err
+		}
+		if r.Alerts == nil {
+			return nil
+		}
+		// The mail will not leave: its follow-up reminders would fire on a draft.
+		_, err := r.Alerts.CancelReminders(ctx, who, id)
 		return err
 	})
 }

@@ -349,6 +349,41 @@ func TestRemindersEndToEnd(t *testing.T) {
 	}
 }
 
+// A follow-up reminder is about mail that left: one due before a scheduled send is refused, one that
+// comes due while the send waits is skipped, and cancelling the send cancels its reminders.
+func TestRemindersWaitForTheSend(t *testing.T) {
+	e := start(t)
+	schedule := func(id string) {
+		t.Helper()
+		e.mustGQL(t, "rep@contoso.com", `mutation($id: ID!, $at: Time) { sendMessage(id: $id, at: $at) { id } }`,
+			map[string]any{"id": id, "at": time.Now().Add(time.Hour)}, nil)
+	}
+	early, _ := followFor(t, e, "rep@contoso.com", "Early", "ann@fabrikam.com")
+	schedule(early)
+	r := e.gql(t, "rep@contoso.com", `mutation($m: ID!, $at: Time!) { setReminder(messageId: $m, kind: NO_REPLY_BY, at: $at) { id } }`,
+		map[string]any{"m": early, "at": time.Now().Add(30 * time.Minute)}, nil)
+	if r.code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "not after the message is sent") {
+		t.Fatalf("a reminder due before the scheduled send: %+v", r.Errors)
+	}
+	setReminder(t, e, early, "NO_REPLY_BY", time.Now().Add(2*time.Hour)) // after it: fine
+
+	// Set on a draft, then the send is scheduled past the reminder's time.
+	waiting, _ := followFor(t, e, "rep@contoso.com", "Waiting", "ann@fabrikam.com")
+	skipped := setReminder(t, e, waiting, "ANYWAY", time.Now().Add(700*time.Millisecond))
+	schedule(waiting)
+	if got := settled(t, e, waiting, skipped.ID); got.State != "SKIPPED" || got.Reason == nil || *got.Reason != "NOT_SENT" {
+		t.Fatalf("a reminder due while the send waits: %+v", got)
+	}
+
+	cancelled, _ := followFor(t, e, "rep@contoso.com", "Cancelled", "ann@fabrikam.com")
+	schedule(cancelled)
+	rem := setReminder(t, e, cancelled, "NOT_OPENED_BY", time.Now().Add(2*time.Hour))
+	e.mustGQL(t, "rep@contoso.com", `mutation($id: ID!) { cancelScheduledSend(id: $id) { id } }`, map[string]any{"id": cancelled}, nil)
+	if got := settled(t, e, cancelled, rem.ID); got.State != "CANCELLED" {
+		t.Fatalf("a reminder on a send cancelled: %+v", got)
+	}
+}
+
 func TestAlertsSlowSubscriberIsToldToResync(t *testing.T) {
 	e := start(t)
 	const n = 500

@@ -66,7 +66,7 @@ func start(t *testing.T, maxAttachment ...int64) *engage {
 	files := startAttachments(t, db, svc, consents, base, maxAttachment)
 	ctx, cancel := context.WithCancel(context.Background())
 	alertSvc := alerts.New(db, db, alerts.Options{Log: log, Buffer: 8, TailInterval: 50 * time.Millisecond,
-		ReminderInterval: 50 * time.Millisecond, EngagementInterval: 50 * time.Millisecond})
+		ReminderInterval: 50 * time.Millisecond, EngagementInterval: 50 * time.Millisecond, Sends: delivery.SendStates{Store: db}})
 	if err := alertSvc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

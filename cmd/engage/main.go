@@ -19,6 +19,7 @@ import (
 
 	"github.com/engage-email/engage/alerts"
 	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/graph"
 	"github.com/engage-email/engage/recommend"
@@ -96,7 +97,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	defer spool.Close()
 	// Alerts: first opens arrive from the recorder's commits; reminders, replies and clicks from its own
 	// loops, which stop with ctx; every instance tails the stored alerts for its subscribers.
-	alertSvc := alerts.New(db, db, alerts.Options{Instance: cfg.Instance, Log: log})
+	alertSvc := alerts.New(db, db, alerts.Options{Instance: cfg.Instance, Sends: delivery.SendStates{Store: db}, Log: log})
 	if err := alertSvc.Start(ctx); err != nil {
 		return err
 	}

@@ -2731,7 +2731,7 @@ type Reminder {
   at: Time!
   createdAt: Time!
   state: ReminderState!
-  "Why a SKIPPED reminder did not fire: REPLIED, OPENED or MESSAGE_GONE."
+  "Why a SKIPPED reminder did not fire: REPLIED, OPENED, MESSAGE_GONE, or NOT_SENT (its send had not gone out)."
   reason: String
   doneAt: Time
 }

@@ -384,7 +384,7 @@ type Reminder struct {
 	At        time.Time     `json:"at"`
 	CreatedAt time.Time     `json:"createdAt"`
 	State     ReminderState `json:"state"`
-	// Why a SKIPPED reminder did not fire: REPLIED, OPENED or MESSAGE_GONE.
+	// Why a SKIPPED reminder did not fire: REPLIED, OPENED, MESSAGE_GONE, or NOT_SENT (its send had not gone out).
 	Reason *string    `json:"reason,omitempty"`
 	DoneAt *time.Time `json:"doneAt,omitempty"`
 }
