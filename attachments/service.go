@@ -16,6 +16,10 @@ import (
 // DefaultMaxBytes is the default size limit of one file (150 MB, as Dynamics 365 allows).
 const DefaultMaxBytes = 150 << 20
 
+// DefaultMaxMailBytes is the default bound on the files attached to one mail itself, together: the
+// largest message Exchange Online can be set to accept (150 MB), before base64 makes them larger.
+const DefaultMaxMailBytes = 150 << 20
+
 // Messages reads the messages files are added to; followed.Store satisfies it.
 type Messages interface {
 	Message(ctx context.Context, id string) (followed.Message, error)
@@ -35,6 +39,9 @@ type Policy interface {
 // Options tune a Service; the zero value suits production.
 type Options struct {
 	MaxBytes int64 // largest file accepted; default DefaultMaxBytes
+	// MaxMailBytes bounds the files a message's mail carries itself (those not shared as links), together:
+	// past it the send would fail at Exchange long after the uploads succeeded; default DefaultMaxMailBytes.
+	MaxMailBytes int64
 	// LinkExpiry makes sharing links expire this long after they are made; zero: they do not.
 	LinkExpiry time.Duration
 	Now        func() time.Time
@@ -56,6 +63,9 @@ type Service struct {
 func New(store Store, messages Messages, renderer Renderer, drive Drive, blobs *Dir, policy Policy, opts Options) *Service {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.MaxMailBytes <= 0 {
+		opts.MaxMailBytes = DefaultMaxMailBytes
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -127,6 +137,11 @@ func (s *Service) Add(ctx context.Context, who auth.Identity, messageID string, 
 		}
 		a.Shared = a.Note == ""
 	}
+	if !a.Shared {
+		if err := s.fitsMail(ctx, m.ID, a); err != nil {
+			return Attachment{}, err
+		}
+	}
 	if err := s.keep(ctx, who, owner, &a, up); err != nil {
 		return Attachment{}, err
 	}
@@ -149,6 +164,26 @@ func (s *Service) Add(ctx context.Context, who auth.Identity, messageID string, 
 		return Attachment{}, fmt.Errorf("attachments: add %s to %s: %w", name, messageID, err)
 	}
 	return stored, nil
+}
+
+// fitsMail refuses a, to be attached to the mail itself, when the message's mail would then carry more
+// than MaxMailBytes of files.
+func (s *Service) fitsMail(ctx context.Context, messageID string, a Attachment) error {
+	as, err := s.store.Attachments(ctx, messageID)
+	if err != nil {
+		return fmt.Errorf("attachments: files of %s: %w", messageID, err)
+	}
+	total := a.Size
+	for _, x := range as {
+		if !x.Shared {
+			total += x.Size
+		}
+	}
+	if total > s.opts.MaxMailBytes {
+		return fmt.Errorf("%w: with %s the files attached to the mail itself would total %s, over the limit of %s; "+
+			"a followed file goes as a link instead", ErrTooLarge, a.Name, followed.FileSize(total), followed.FileSize(s.opts.MaxMailBytes))
+	}
+	return nil
 }
 
 // sniff reads the type from the file's first bytes and rewinds it.

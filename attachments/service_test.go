@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -217,5 +218,42 @@ func TestRemoveWhileTheSendStarts(t *testing.T) {
 	e.drive.ServeHTTP(res, httptest.NewRequest("GET", a.ShareURL, nil))
 	if res.Code != http.StatusOK || res.Body.String() != "%PDF-1.7 offer" {
 		t.Fatalf("the shared file's link answers %d %q", res.Code, res.Body.String())
+	}
+}
+
+// The files a mail carries itself are bounded together, so that a send does not fail at Exchange long
+// after the uploads were accepted; files shared as links do not count.
+func TestFilesAttachedToTheMailAreBoundedTogether(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	files := attachments.New(e.db, e.db, e.followed, e.drive, e.blobs, nil, attachments.Options{MaxBytes: 1 << 20, MaxMailBytes: 30})
+	m, err := e.followed.Follow(ctx, rep, followed.FollowInput{Subject: "Offer", Follow: true, HTML: "<p>Hi</p>",
+		Recipients: []followed.Recipient{{Email: "ann@fabrikam.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twenty := []byte("twenty bytes of text")
+	steps := []struct {
+		name   string
+		follow bool
+		refuse bool
+	}{
+		{"a first file on the mail", false, false},
+		{"a followed file goes as a link", true, false},
+		{"a second file on the mail passes the bound", false, true},
+	}
+	for i, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			_, err := files.Add(ctx, rep, m.ID, upload(fmt.Sprintf("f%d.txt", i), twenty), st.follow)
+			if st.refuse != errors.Is(err, attachments.ErrTooLarge) || (!st.refuse && err != nil) {
+				t.Fatalf("add: %v, want refused: %v", err, st.refuse)
+			}
+			if st.refuse && !strings.Contains(err.Error(), "would total 40 B, over the limit of 30 B") {
+				t.Fatalf("the refusal does not say why: %v", err)
+			}
+		})
+	}
+	if list, _ := files.List(ctx, m.ID); len(list) != 2 {
+		t.Fatalf("%d attachments kept, want the first two", len(list))
 	}
 }

@@ -32,7 +32,7 @@ func newAttachments(cfg config, db backend, svc *followed.Service, consents *con
 		}
 		drive, files = local, local
 	}
-	att := attachments.New(db, db, svc, drive, blobs, consents, attachments.Options{MaxBytes: cfg.MaxAttachmentBytes, Log: log})
+	att := attachments.New(db, db, svc, drive, blobs, consents, attachments.Options{MaxBytes: cfg.MaxAttachmentBytes, MaxMailBytes: cfg.MaxMailBytes, Log: log})
 	svc.SetFiles(att)
 	return att, files, nil
 }

@@ -32,6 +32,7 @@ type config struct {
 	BodyLimit            int64
 	MaxHTMLBytes         int
 	MaxAttachmentBytes   int64 // largest file added to a message
+	MaxMailBytes         int64 // most the files attached to one mail itself may total
 	Introspection        bool
 	SQLiteSynchronous    string
 	ShutdownGrace        time.Duration
@@ -60,6 +61,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		BodyLimit:          10 << 20,
 		MaxHTMLBytes:       5 << 20,
 		MaxAttachmentBytes: 150 << 20,
+		MaxMailBytes:       150 << 20,
 		Introspection:      true,
 		SQLiteSynchronous:  "NORMAL",
 		ShutdownGrace:      15 * time.Second,
@@ -118,6 +120,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	integer("ENGAGE_MAX_HTML_BYTES", &html, 1024, 1<<30)
 	c.MaxHTMLBytes = int(html)
 	integer("ENGAGE_MAX_ATTACHMENT_BYTES", &c.MaxAttachmentBytes, 1, 1<<40)
+	integer("ENGAGE_MAX_MAIL_ATTACHMENT_BYTES", &c.MaxMailBytes, 1, 1<<40)
 	boolean("ENGAGE_INTROSPECTION", &c.Introspection)
 	str("ENGAGE_SQLITE_SYNCHRONOUS", &c.SQLiteSynchronous)
 	c.SQLiteSynchronous = strings.ToUpper(c.SQLiteSynchronous)
