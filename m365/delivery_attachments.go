@@ -14,14 +14,14 @@ import (
 	"github.com/engage-email/engage/delivery"
 )
 
-// Files go on a draft three ways, as Graph allows: those under maxInlineAttachments (3 MB, together)
-// inside the create-draft request, further small ones by POST .../attachments, and any of 3 MB or more
+// Files go on a draft three ways, as Graph allows: those under maxInlineAttachments (3 MB, together,
+// less what the body takes of the 4 MB a request may carry) inside the create-draft request, further small ones by POST .../attachments, and any of 3 MB or more
 // through an attachment upload session, streamed in SliceSize ranges so memory stays bounded.
 
 // CreateDraft implements delivery.Mailer. A draft whose files could not all be attached is deleted, so
 // a retry drafts afresh instead of leaving a half-built mail in the Drafts folder.
 func (m *Mailer) CreateDraft(ctx context.Context, from delivery.Sender, d delivery.Draft) (delivery.DraftRef, error) {
-	inline, later, err := splitFiles(ctx, d.Attachments)
+	inline, later, err := splitFiles(ctx, d.Attachments, inlineRoom(d.HTML))
 	if err != nil {
 		return delivery.DraftRef{}, err
 	}
@@ -42,14 +42,41 @@ func (m *Mailer) CreateDraft(ctx context.Context, from delivery.Sender, d delive
 	return delivery.DraftRef{ID: ref.ID, InternetMessageID: ref.InternetMessageID, ConversationID: ref.ConversationID}, nil
 }
 
-// splitFiles reads the small files that fit, together, inside the create-draft request, and leaves
-// the others to be attached once the draft exists.
-func splitFiles(ctx context.Context, files []delivery.File) ([]FileAttachment, []delivery.File, error) {
+// requestLimit is the largest request Graph takes (4 MB), JSON and base64 included.
+const requestLimit = 4 << 20
+
+// requestSlack leaves room in a create-draft request for what is not the body or the files' content:
+// subject, addresses, headers, file names and the JSON around them.
+const requestSlack = 64 << 10
+
+// inlineRoom is how many bytes of files fit inside a create-draft request beside html, once base64
+// makes them a third larger and JSON escapes the body (as the SDK writes it: quotes, backslashes and
+// control characters, not HTML).
+func inlineRoom(html string) int64 {
+	var n countingWriter
+	enc := json.NewEncoder(&n)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(html) // a string always encodes
+	room := max(int64(requestLimit-requestSlack)-int64(n), 0) / 4 * 3
+	return min(room, maxInlineAttachments)
+}
+
+// countingWriter counts what is written to it.
+type countingWriter int
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}
+
+// splitFiles reads the small files that fit, together, in room bytes inside the create-draft request,
+// and leaves the others to be attached once the draft exists.
+func splitFiles(ctx context.Context, files []delivery.File, room int64) ([]FileAttachment, []delivery.File, error) {
 	var inline []FileAttachment
 	var later []delivery.File
 	var total int64
 	for _, f := range files {
-		if f.Size <= 0 || f.Size >= maxInlineAttachments || total+f.Size > maxInlineAttachments {
+		if f.Size <= 0 || f.Size >= maxInlineAttachments || total+f.Size > room {
 			later = append(later, f)
 			continue
 		}

@@ -33,6 +33,12 @@ func (f file) content() []byte {
 // attach) and sends it now through the fake Graph.
 func sendWithFiles(t *testing.T, s *sending, files []file) (delivery.Job, followed.Message) {
 	t.Helper()
+	return sendWithBody(t, s, "<p>Hi</p>", files)
+}
+
+// sendWithBody is sendWithFiles with the message's HTML.
+func sendWithBody(t *testing.T, s *sending, html string, files []file) (delivery.Job, followed.Message) {
+	t.Helper()
 	ctx := context.Background()
 	blobs, err := attachments.NewDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
@@ -41,7 +47,7 @@ func sendWithFiles(t *testing.T, s *sending, files []file) (delivery.Job, follow
 	att := attachments.New(s.db, s.db, s.followed, nil, blobs, nil, attachments.Options{})
 	s.followed.SetFiles(att)
 	alice := auth.Identity{Email: "alice@contoso.com", Token: s.userCaller(t, "alice@contoso.com").UserToken}
-	m, err := s.followed.Follow(ctx, alice, followed.FollowInput{Subject: "Proposal", HTML: "<p>Hi</p>", Follow: true,
+	m, err := s.followed.Follow(ctx, alice, followed.FollowInput{Subject: "Proposal", HTML: html, Follow: true,
 		Recipients: []followed.Recipient{{Email: "ann@fabrikam.com"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +74,7 @@ func TestUnfollowedFilesExactGraphRequests(t *testing.T) {
 	const mib = 1 << 20
 	cases := []struct {
 		name  string
+		html  string // default a short paragraph
 		files []file
 		want  []wantRequest
 		via   []string // how each file reached the draft, in the order attached
@@ -91,11 +98,21 @@ func TestUnfollowedFilesExactGraphRequests(t *testing.T) {
 			want: []wantRequest{{"POST", msgs, ""}, {"POST", msgs + "/DRAFT/attachments/createUploadSession", ""},
 				{"PUT", "SESSION", "bytes 0-3145727/3145728"}, {"POST", msgs + "/DRAFT/send", ""}},
 			via: []string{"session"}},
+		// Graph takes 4 MB a request, base64 and the body included: beside a 2 MiB body, 1.5 MiB of file
+		// (2 MiB in base64) goes in a request of its own.
+		{name: "a long body leaves less room inside the draft", html: "<p>" + strings.Repeat("offer ", 2*mib/6) + "</p>",
+			files: []file{{"small.pdf", 3 * mib / 2}},
+			want:  []wantRequest{{"POST", msgs, ""}, {"POST", msgs + "/DRAFT/attachments", ""}, {"POST", msgs + "/DRAFT/send", ""}},
+			via:   []string{"post"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSending(t)
-			j, m := sendWithFiles(t, s, tc.files)
+			html := tc.html
+			if html == "" {
+				html = "<p>Hi</p>"
+			}
+			j, m := sendWithBody(t, s, html, tc.files)
 			if j.Status != delivery.StatusSent {
 				t.Fatalf("send: %+v", j)
 			}

@@ -1,6 +1,7 @@
 package m365test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -21,7 +22,21 @@ const (
 	MaxAttachmentSlice = 4 << 20
 	// MaxAttachmentSession is the largest file an attachment upload session takes.
 	MaxAttachmentSession = 150 << 20
+	// MaxRequest is the largest request body Graph takes (4 MB), base64 and JSON included: a draft
+	// whose body and inline files together pass it is refused.
+	MaxRequest = 4 << 20
 )
+
+// tooLarge answers 413, as Graph does, to a request body over MaxRequest.
+func tooLarge(w http.ResponseWriter, r *http.Request) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequest+1))
+	if err == nil && len(body) <= MaxRequest {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return false
+	}
+	graphError(w, http.StatusRequestEntityTooLarge, "ErrorRequestEntityTooLarge", "The request is over 4 MB.")
+	return true
+}
 
 // MessageAttachment is a file attached to a message held by the fake; content is kept as a digest.
 type MessageAttachment struct {
@@ -100,6 +115,9 @@ func (g *Graph) draft(w http.ResponseWriter, user, id string) (map[string]any, b
 
 // postAttachment adds a fileAttachment whose content comes base64-encoded in the request (under 3 MB).
 func (g *Graph) postAttachment(w http.ResponseWriter, r *http.Request) {
+	if tooLarge(w, r) {
+		return
+	}
 	var body struct {
 		Type         string `json:"@odata.type"`
 		Name         string `json:"name"`

@@ -20,6 +20,9 @@ func immutableIDs(r *http.Request) bool {
 }
 
 func (g *Graph) createMessage(w http.ResponseWriter, r *http.Request) {
+	if tooLarge(w, r) {
+		return
+	}
 	var msg map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
 		graphError(w, http.StatusBadRequest, "RequestBodyRead", "Cannot read the message: "+err.Error())
