@@ -84,7 +84,7 @@ func (c *Client) UploadFile(ctx context.Context, caller Caller, folder, name str
 func (c *Client) uploadSlices(ctx context.Context, uploadURL string, size int64, content io.ReadSeeker) (driveItem, error) {
 	buf := make([]byte, SliceSize)
 	var next int64
-	failures := 0
+	failures, stalls := 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return driveItem{}, err
@@ -104,8 +104,14 @@ func (c *Client) uploadSlices(ctx context.Context, uploadURL string, size int64,
 			return done, nil
 		case err == nil:
 			failures = 0
-			if next, err = progress.resumeAt(next + n); err != nil {
+			at := next
+			if next, err = progress.resumeAt(next+n, size); err != nil {
 				return driveItem{}, err
+			}
+			if stalls++; next > at {
+				stalls = 0
+			} else if stalls > maxSliceFailures { // it takes the slice and asks for it again
+				return driveItem{}, fmt.Errorf("upload session asked for bytes from %d %d times", next, stalls)
 			}
 			continue
 		case ctx.Err() != nil:
@@ -119,7 +125,7 @@ func (c *Client) uploadSlices(ctx context.Context, uploadURL string, size int64,
 		if serr := c.callJSON(ctx, "upload session status", nil, http.MethodGet, uploadURL, nil, &state); serr != nil {
 			return driveItem{}, fmt.Errorf("slice at %d: %w; session status: %w", next, err, serr)
 		}
-		if next, err = state.resumeAt(next); err != nil {
+		if next, err = state.resumeAt(next, size); err != nil {
 			return driveItem{}, err
 		}
 	}
@@ -165,14 +171,20 @@ type uploadProgress struct {
 
 // resumeAt is where to send from next: the start of the first missing range, or fallback when the
 // server named none.
-func (p uploadProgress) resumeAt(fallback int64) (int64, error) {
+//
+// Every byte of a size-byte file is below size: a session that asks for more once it has them all
+// (or names a range past the end) would be fed empty slices for ever, so its answer is refused.
+func (p uploadProgress) resumeAt(fallback, size int64) (int64, error) {
 	if len(p.NextExpectedRanges) == 0 {
+		if fallback >= size {
+			return 0, fmt.Errorf("upload session took all %d bytes but named no file", size)
+		}
 		return fallback, nil
 	}
 	first, _, _ := strings.Cut(p.NextExpectedRanges[0], "-")
 	at, err := strconv.ParseInt(first, 10, 64)
-	if err != nil || at < 0 {
-		return 0, fmt.Errorf("upload session named a bad range %q", p.NextExpectedRanges[0])
+	if err != nil || at < 0 || at >= size {
+		return 0, fmt.Errorf("upload session named a bad range %q for %d bytes", p.NextExpectedRanges[0], size)
 	}
 	return at, nil
 }

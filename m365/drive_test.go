@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -233,6 +234,44 @@ func TestDriveShareAndDelete(t *testing.T) {
 			}
 			if n := len(c.graph.DriveFiles("alice@contoso.com")); n != 0 {
 				t.Fatalf("%d files after delete", n)
+			}
+		})
+	}
+}
+
+// An upload session that names a range past the file's end, or keeps answering 202 once every byte
+// went up, fails the upload with a clear error: it neither panics nor loops for ever.
+func TestUploadSliceAnswersOutOfBounds(t *testing.T) {
+	const size = 1000
+	tests := []struct {
+		name   string
+		answer string // the body of every 202
+	}{
+		{"a range past the end", `{"nextExpectedRanges":["5000-"]}`},
+		{"a range at the end", `{"nextExpectedRanges":["1000-"]}`},
+		{"no range once every byte went up", `{"nextExpectedRanges":[]}`},
+		{"the same range again and again", `{"nextExpectedRanges":["0-"]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			puts := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				puts++
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusAccepted)
+				io.WriteString(w, tc.answer)
+			}))
+			defer srv.Close()
+			c := newCloud(t, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := c.client.uploadSlices(ctx, srv.URL+"/up", size, bytes.NewReader(pattern(size)))
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("err %v after %d PUTs (ctx %v), want the session's answer refused", err, puts, ctx.Err())
+			}
+			if !strings.Contains(err.Error(), "upload session") {
+				t.Fatalf("err %v does not say what failed", err)
 			}
 		})
 	}
