@@ -1,14 +1,18 @@
 package replies
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // maxIDs bounds how many ids are read from one message's headers, since References can be very long.
 const maxIDs = 200
 
 // ReferencedIDs lists the message ids an inbound message refers to, so the caller can match them against
-// the internetMessageId it recorded when sending: In-Reply-To first, then References in header order
-// (oldest first, newest last), then the Message-ID of the original a bounce returns. Ids are normalised
-// to "<id>" and listed once each.
+// the internetMessageId it recorded when sending: In-Reply-To first, then References newest first (the
+// header lists a thread oldest first, the message answered last, so a reply in a thread of several
+// followed messages goes to the one it answers), then the Message-ID of the original a bounce returns.
+// Ids are normalised to "<id>" and listed once each.
 func ReferencedIDs(in Inbound) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -23,9 +27,12 @@ func ReferencedIDs(in Inbound) []string {
 	for _, v := range headerValues(in.Headers, "In-Reply-To") {
 		add(ParseMessageIDs(v))
 	}
+	var refs []string
 	for _, v := range headerValues(in.Headers, "References") {
-		add(ParseMessageIDs(v))
+		refs = append(refs, parseIDs(v, maxReferences)...)
 	}
+	slices.Reverse(refs)
+	add(refs)
 	add(ParseMessageIDs(in.ReturnedID))
 	if out == nil {
 		return []string{}
@@ -37,10 +44,19 @@ func ReferencedIDs(in Inbound) []string {
 // folding, comments, old-style phrases ("Your message of ... <id>") and ids written without angle
 // brackets, and returns each as "<id>" with any whitespace inside removed.
 func ParseMessageIDs(value string) []string {
+	return parseIDs(value, maxIDs)
+}
+
+// maxReferences bounds the ids read from References, whose newest (the last) count most: a long thread
+// can list hundreds.
+const maxReferences = 10 * maxIDs
+
+// parseIDs is ParseMessageIDs reading up to limit ids.
+func parseIDs(value string, limit int) []string {
 	value = stripComments(value)
 	var ids []string
 	rest := value
-	for len(ids) < maxIDs {
+	for len(ids) < limit {
 		open := strings.IndexByte(rest, '<')
 		if open < 0 {
 			break
@@ -61,7 +77,7 @@ func ParseMessageIDs(value string) []string {
 	// Some clients write bare ids; only tokens shaped like left@right can be ids among phrase words.
 	for _, tok := range strings.FieldsFunc(value, func(r rune) bool { return r == ',' || isSpace(r) }) {
 		tok = strings.Trim(tok, `"'<>;`)
-		if at := strings.IndexByte(tok, '@'); at > 0 && at < len(tok)-1 && len(ids) < maxIDs {
+		if at := strings.IndexByte(tok, '@'); at > 0 && at < len(tok)-1 && len(ids) < limit {
 			ids = append(ids, "<"+tok+">")
 		}
 	}

@@ -1,7 +1,9 @@
 package replies
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -43,10 +45,15 @@ func TestReferencedIDs(t *testing.T) {
 		in   Inbound
 		want []string
 	}{
-		{"In-Reply-To first, References after in order", Inbound{Headers: hs(
+		{"In-Reply-To first, References after, newest first", Inbound{Headers: hs(
 			"References", "<root@x.example> <mid@x.example> <parent@x.example>",
 			"In-Reply-To", "<parent@x.example>")},
-			[]string{"<parent@x.example>", "<root@x.example>", "<mid@x.example>"}},
+			[]string{"<parent@x.example>", "<mid@x.example>", "<root@x.example>"}},
+		{"without In-Reply-To the message answered comes first", Inbound{Headers: hs(
+			"References", "<first-offer@x.example> <their-answer@y.example> <second-offer@x.example>")},
+			[]string{"<second-offer@x.example>", "<their-answer@y.example>", "<first-offer@x.example>"}},
+		{"a long thread keeps its newest ids", Inbound{Headers: hs("References", longThread(250))},
+			append([]string{"<m249@x.example>", "<m248@x.example>"}, manyIDs(247, 198)...)},
 		{"header names in any case", Inbound{Headers: hs("in-reply-to", "<p@x.example>", "REFERENCES", "<r@x.example>")},
 			[]string{"<p@x.example>", "<r@x.example>"}},
 		{"returned original of a bounce last", Inbound{Headers: hs("References", "<r@x.example>"), ReturnedID: "<orig@x.example>"},
@@ -62,4 +69,22 @@ func TestReferencedIDs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// longThread is a References value of n ids, m0 (the root) to m<n-1> (the message answered).
+func longThread(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "<m%d@x.example> ", i)
+	}
+	return b.String()
+}
+
+// manyIDs lists n ids counting down from m<from>.
+func manyIDs(from, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("<m%d@x.example>", from-i))
+	}
+	return out
 }
