@@ -57,7 +57,7 @@ type Counters struct {
 	AttachmentOpens int       // [AttachmentOpenCount]
 	Replies         int       // [TotalEmailReplies]
 	MachineOpens    int       // opens labelled machine, kept out of Opens
-	MachineClicks   int       // clicks labelled machine, kept out of Clicks
+	MachineClicks   int       // clicks on links and file links labelled machine, kept out of Clicks and AttachmentOpens
 }
 
 // Link is a tracked link of a message with its click counters.

@@ -127,9 +127,11 @@ func TallyOf(fresh []Event, c Claims, claimed map[AudienceKey]bool) Tally {
 				t.Links[j].UniqueClicks++
 			}
 		case AttachmentOpened:
-			if !ev.Machine {
-				d.AttachmentOpens++
+			if ev.Machine { // a scanner following the file's link: a machine's click, as on any link
+				d.MachineClicks++
+				continue
 			}
+			d.AttachmentOpens++
 		case Replied:
 			d.Replies++
 		}

@@ -56,10 +56,10 @@ func TestTallyOf(t *testing.T) {
 				{MessageID: "m", Link: 1, Clicks: 1, UniqueClicks: 1}, {MessageID: "n", Link: 0, Clicks: 1, UniqueClicks: 1}},
 		},
 	}, {
-		name: "attachments by people and replies count; a machine's attachment open does not",
+		name: "attachments by people and replies count; a machine's attachment open is a machine's click",
 		fresh: []followed.Event{ev("a", "m", followed.AttachmentOpened, 0, 0, 1, false), ev("b", "m", followed.AttachmentOpened, 0, 0, 1, true),
 			ev("c", "m", followed.Replied, 0, -1, 2, false)},
-		wantTally: followed.Tally{Messages: []followed.MessageDelta{{MessageID: "m", AttachmentOpens: 1, Replies: 1}}},
+		wantTally: followed.Tally{Messages: []followed.MessageDelta{{MessageID: "m", AttachmentOpens: 1, Replies: 1, MachineClicks: 1}}},
 	}, {
 		name: "nothing fresh adds nothing",
 	}} {

@@ -3265,6 +3265,7 @@ type MessageKPIs {
   "[TotalEmailReplies]"
   replies: Int!
   machineOpens: Int!
+  "Clicks on links, and on links to files, labelled a machine's (link scanners)."
   machineClicks: Int!
 }
 

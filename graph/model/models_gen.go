@@ -306,8 +306,9 @@ type MessageKPIs struct {
 	// [AttachmentOpenCount]
 	AttachmentOpens int `json:"attachmentOpens"`
 	// [TotalEmailReplies]
-	Replies       int `json:"replies"`
-	MachineOpens  int `json:"machineOpens"`
+	Replies      int `json:"replies"`
+	MachineOpens int `json:"machineOpens"`
+	// Clicks on links, and on links to files, labelled a machine's (link scanners).
 	MachineClicks int `json:"machineClicks"`
 }
 

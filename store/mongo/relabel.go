@@ -80,6 +80,7 @@ func (db *DB) relabel(ctx context.Context, rs []followed.Relabel) error {
 			}
 		case followed.AttachmentOpened:
 			dl.attachmentOpens--
+			dl.machineClicks++
 		}
 	}
 	for k, times := range touched {

@@ -229,7 +229,7 @@ func moveCounters(ctx context.Context, tx *sql.Tx, id string, d *relabelDelta) e
 	if _, err := tx.ExecContext(ctx, `UPDATE counters SET opens = max(0, opens - ?), machine_opens = machine_opens + ?,
 		clicks = max(0, clicks - ?), machine_clicks = machine_clicks + ?, attachment_opens = max(0, attachment_opens - ?),
 		unique_opens = max(0, unique_opens - ?), unique_clicks = max(0, unique_clicks - ?) WHERE message_id = ?`,
-		d.opens, d.opens, d.clicks, d.clicks, d.attachmentOpens, d.uniqueOpens, d.uniqueClicks, id); err != nil {
+		d.opens, d.opens, d.clicks, d.clicks+d.attachmentOpens, d.attachmentOpens, d.uniqueOpens, d.uniqueClicks, id); err != nil {
 		return err
 	}
 	if !d.opensMoved {

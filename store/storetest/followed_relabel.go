@@ -90,7 +90,7 @@ func runRelabel(t *testing.T, open func(t *testing.T) Stores) {
 		{"the first click passes to the next on the link", [][]string{{"c1"}}, "3 2 2 1 1 1 1 1m0s 3m0s | 1/1 1/1"},
 		{"a link's every click", [][]string{{"c1", "c2"}}, "3 2 1 1 1 1 2 1m0s 3m0s | 0/0 1/1"},
 		{"every click", [][]string{{"c3", "c1", "c2"}}, "3 2 0 0 1 1 3 1m0s 3m0s | 0/0 0/0"},
-		{"an attachment open stops counting", [][]string{{"a1"}}, "3 2 3 1 0 1 0 1m0s 3m0s | 2/1 1/1"},
+		{"an attachment open becomes a machine's click", [][]string{{"a1"}}, "3 2 3 1 0 1 1 1m0s 3m0s | 2/1 1/1"},
 		{"again, already a machine's, replies and unknown ids change nothing", [][]string{{"c1"}, {"c1", "scan", "reply", "nope"}},
 			"3 2 2 1 1 1 1 1m0s 3m0s | 1/1 1/1"},
 		{"an id twice in a batch counts once", [][]string{{"o3", "o3"}}, "2 1 3 1 1 2 0 1m0s 2m0s | 2/1 1/1"},
