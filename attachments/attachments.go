@@ -73,7 +73,18 @@ type Scope string
 const (
 	ScopeOrganization Scope = "organization" // people signed in to the sender's organisation
 	ScopeAnonymous    Scope = "anonymous"    // anyone holding the link
+	// ScopeUsers lets in only the people named in Link.Recipients, inside the organisation or outside it.
+	ScopeUsers Scope = "users"
 )
+
+// Link is the sharing link asked of a drive, gathered in one value so that a scope travels with the
+// people it names.
+type Link struct {
+	Scope Scope
+	// Recipients are the addresses a ScopeUsers link lets in (at least one); other scopes ignore them.
+	Recipients []string
+	Expires    time.Time // zero: the link does not expire
+}
 
 // DriveFile describes a file to store in a drive.
 type DriveFile struct {
@@ -91,8 +102,8 @@ type Drive interface {
 	// Upload stores content (exactly f.Size bytes) as f.Name in f.Folder, renaming on a name conflict.
 	// An upload that fails leaves nothing behind.
 	Upload(ctx context.Context, owner Owner, f DriveFile, content io.ReadSeeker) (DriveItem, error)
-	// Share creates a view-only sharing link to an item; a zero expires means no expiry.
-	Share(ctx context.Context, owner Owner, itemID string, scope Scope, expires time.Time) (string, error)
+	// Share creates a view-only sharing link to an item, open to whom link says until link.Expires.
+	Share(ctx context.Context, owner Owner, itemID string, link Link) (string, error)
 	// Delete removes an item; an item already gone is not an error.
 	Delete(ctx context.Context, owner Owner, itemID string) error
 }

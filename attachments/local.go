@@ -140,7 +140,7 @@ type linkMeta struct {
 }
 
 // Share implements Drive; the link is an unguessable token under PathFiles.
-func (d *LocalDrive) Share(ctx context.Context, owner Owner, itemID string, scope Scope, expires time.Time) (string, error) {
+func (d *LocalDrive) Share(ctx context.Context, owner Owner, itemID string, link Link) (string, error) {
 	p, err := d.itemPath(itemID)
 	if err != nil {
 		return "", err
@@ -152,8 +152,8 @@ func (d *LocalDrive) Share(ctx context.Context, owner Owner, itemID string, scop
 		return "", fmt.Errorf("attachments: local drive: share %s: %w", itemID, err)
 	}
 	token := newKey()
-	if err := writeJSON(filepath.Join(d.root, "links", token), linkMeta{Item: itemID, Owner: owner.Mailbox, Scope: scope,
-		Expires: expires}); err != nil {
+	if err := writeJSON(filepath.Join(d.root, "links", token), linkMeta{Item: itemID, Owner: owner.Mailbox, Scope: link.Scope,
+		Expires: link.Expires}); err != nil {
 		return "", fmt.Errorf("attachments: local drive: share %s: %w", itemID, err)
 	}
 	return d.baseURL + PathFiles + token, nil

@@ -252,7 +252,7 @@ func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, a *A
 		if s.opts.LinkExpiry > 0 {
 			expires = a.CreatedAt.Add(s.opts.LinkExpiry)
 		}
-		if a.ShareURL, err = s.drive.Share(ctx, owner, item.ID, scope, expires); err != nil {
+		if a.ShareURL, err = s.drive.Share(ctx, owner, item.ID, Link{Scope: scope, Expires: expires}); err != nil {
 			s.discard(ctx, owner, *a)
 			return fmt.Errorf("attachments: share %s: %w", a.Name, err)
 		}

@@ -196,10 +196,23 @@ func (c *Client) cancelSession(ctx context.Context, uploadURL string) {
 	_ = c.call(ctx, "cancel upload session", nil, http.MethodDelete, uploadURL, "", nil, nil)
 }
 
-// CreateSharingLink makes a view-only link to an item for scope ("organization" or "anonymous"),
-// expiring at expires unless it is zero, and returns its URL.
-func (c *Client) CreateSharingLink(ctx context.Context, caller Caller, itemID, scope string, expires time.Time) (string, error) {
+// CreateSharingLink makes a view-only link to an item for scope ("organization", "anonymous", or
+// "users": only the people at the recipients' addresses, who must be named), expiring at expires
+// unless it is zero, and returns its URL.
+func (c *Client) CreateSharingLink(ctx context.Context, caller Caller, itemID, scope string, recipients []string,
+	expires time.Time) (string, error) {
+	if scope == "users" && len(recipients) == 0 {
+		return "", fmt.Errorf("m365: share item %s for %s: a link for specific people needs at least one recipient", itemID, caller.User)
+	}
 	body := map[string]any{"type": "view", "scope": scope}
+	if len(recipients) > 0 {
+		// Graph's driveRecipient: an address lets in that person, inside the tenant or outside it.
+		list := make([]map[string]string, len(recipients))
+		for i, r := range recipients {
+			list[i] = map[string]string{"email": r}
+		}
+		body["recipients"] = list
+	}
 	if !expires.IsZero() {
 		body["expirationDateTime"] = expires.UTC().Format(time.RFC3339)
 	}
@@ -359,9 +372,13 @@ func (d *Drive) Upload(ctx context.Context, owner attachments.Owner, f attachmen
 	return attachments.DriveItem{ID: ref.ID, Name: ref.Name}, nil
 }
 
-// Share implements attachments.Drive.
-func (d *Drive) Share(ctx context.Context, owner attachments.Owner, itemID string, scope attachments.Scope, expires time.Time) (string, error) {
-	return d.c.CreateSharingLink(ctx, ownerCaller(owner), itemID, string(scope), expires)
+// Share implements attachments.Drive; only a ScopeUsers link names its recipients to Graph.
+func (d *Drive) Share(ctx context.Context, owner attachments.Owner, itemID string, link attachments.Link) (string, error) {
+	var recipients []string
+	if link.Scope == attachments.ScopeUsers {
+		recipients = link.Recipients
+	}
+	return d.c.CreateSharingLink(ctx, ownerCaller(owner), itemID, string(link.Scope), recipients, link.Expires)
 }
 
 // Delete implements attachments.Drive.

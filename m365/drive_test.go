@@ -193,16 +193,20 @@ func TestUploadFileFailuresCancelTheSession(t *testing.T) {
 
 func TestDriveShareAndDelete(t *testing.T) {
 	expires := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	customers := []string{"ann@fabrikam.com", "bob@contoso.com"}
 	tests := []struct {
-		scope   attachments.Scope
-		expires time.Time
-		want    map[string]any
+		link attachments.Link
+		want map[string]any
 	}{
-		{attachments.ScopeOrganization, time.Time{}, map[string]any{"type": "view", "scope": "organization"}},
-		{attachments.ScopeAnonymous, expires, map[string]any{"type": "view", "scope": "anonymous", "expirationDateTime": "2026-12-02T09:00:00Z"}},
+		{attachments.Link{Scope: attachments.ScopeOrganization}, map[string]any{"type": "view", "scope": "organization"}},
+		{attachments.Link{Scope: attachments.ScopeAnonymous, Recipients: customers, Expires: expires},
+			map[string]any{"type": "view", "scope": "anonymous", "expirationDateTime": "2026-12-02T09:00:00Z"}},
+		// The message's recipients only, an outside customer included: a specific-people link naming them.
+		{attachments.Link{Scope: attachments.ScopeUsers, Recipients: customers}, map[string]any{"type": "view", "scope": "users",
+			"recipients": []any{map[string]any{"email": "ann@fabrikam.com"}, map[string]any{"email": "bob@contoso.com"}}}},
 	}
 	for _, tc := range tests {
-		t.Run(string(tc.scope), func(t *testing.T) {
+		t.Run(string(tc.link.Scope), func(t *testing.T) {
 			c := newCloud(t, nil)
 			d := NewDrive(c.client)
 			owner := attachments.Owner{Mailbox: "alice@contoso.com", UserToken: c.userCaller(t, "alice@contoso.com").UserToken}
@@ -212,7 +216,7 @@ func TestDriveShareAndDelete(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			link, err := d.Share(context.Background(), owner, item.ID, tc.scope, tc.expires)
+			link, err := d.Share(context.Background(), owner, item.ID, tc.link)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,6 +229,13 @@ func TestDriveShareAndDelete(t *testing.T) {
 			files := c.graph.DriveFiles("alice@contoso.com")
 			if len(files) != 1 || len(files[0].Links) != 1 || files[0].Links[0].WebURL != link || files[0].ContentType != "application/pdf" {
 				t.Fatalf("drive %+v, link %q", files, link)
+			}
+			var letIn []string // only a users link names anyone
+			if tc.link.Scope == attachments.ScopeUsers {
+				letIn = customers
+			}
+			if got := files[0].Links[0]; got.Scope != string(tc.link.Scope) || fmt.Sprint(got.Recipients) != fmt.Sprint(letIn) {
+				t.Fatalf("link made for %s %v, want %s %v", got.Scope, got.Recipients, tc.link.Scope, letIn)
 			}
 			if err := d.Delete(context.Background(), owner, item.ID); err != nil {
 				t.Fatal(err)

@@ -29,7 +29,8 @@ type DriveFile struct {
 // SharingLink is a link created to a file.
 type SharingLink struct {
 	Type, Scope, WebURL string
-	Expires             string // expirationDateTime as sent; "" for none
+	Expires             string   // expirationDateTime as sent; "" for none
+	Recipients          []string // the addresses a "users" link lets in
 }
 
 // drive is the fake's OneDrive state; Graph.mu guards it.
@@ -296,10 +297,23 @@ func (g *Graph) cancelSession(w http.ResponseWriter, r *http.Request) {
 func (g *Graph) createLink(w http.ResponseWriter, r *http.Request, id string) {
 	var body struct {
 		Type, Scope, ExpirationDateTime string
+		Recipients                      []struct{ Email string }
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Type != "view" ||
-		(body.Scope != "anonymous" && body.Scope != "organization") {
-		graphError(w, http.StatusBadRequest, "invalidRequest", "type must be view and scope anonymous or organization")
+		(body.Scope != "anonymous" && body.Scope != "organization" && body.Scope != "users") {
+		graphError(w, http.StatusBadRequest, "invalidRequest", "type must be view and scope anonymous, organization or users")
+		return
+	}
+	var recipients []string
+	for _, rc := range body.Recipients {
+		if !strings.Contains(rc.Email, "@") {
+			graphError(w, http.StatusBadRequest, "invalidRequest", "every recipient needs an email address")
+			return
+		}
+		recipients = append(recipients, rc.Email)
+	}
+	if body.Scope == "users" && len(recipients) == 0 {
+		graphError(w, http.StatusBadRequest, "invalidRequest", "a users link needs recipients")
 		return
 	}
 	g.mu.Lock()
@@ -309,7 +323,7 @@ func (g *Graph) createLink(w http.ResponseWriter, r *http.Request, id string) {
 		graphError(w, http.StatusNotFound, "itemNotFound", "The resource could not be found.")
 		return
 	}
-	link := SharingLink{Type: body.Type, Scope: body.Scope, Expires: body.ExpirationDateTime,
+	link := SharingLink{Type: body.Type, Scope: body.Scope, Expires: body.ExpirationDateTime, Recipients: recipients,
 		WebURL: fmt.Sprintf("https://contoso-my.sharepoint.com/:b:/g/personal/%s/%s-%d", domainOf(f.User), f.ID, len(f.Links))}
 	f.Links = append(f.Links, link)
 	writeJSON(w, http.StatusCreated, map[string]any{"id": fmt.Sprintf("perm%d", len(f.Links)), "roles": []string{"read"},
