@@ -133,13 +133,15 @@ type itemMeta struct {
 }
 
 type linkMeta struct {
-	Item    string    `json:"item"`
-	Owner   string    `json:"owner"`
-	Scope   Scope     `json:"scope"`
-	Expires time.Time `json:"expires,omitzero"`
+	Item       string    `json:"item"`
+	Owner      string    `json:"owner"`
+	Scope      Scope     `json:"scope"`
+	Recipients []string  `json:"recipients,omitempty"`
+	Expires    time.Time `json:"expires,omitzero"`
 }
 
-// Share implements Drive; the link is an unguessable token under PathFiles.
+// Share implements Drive with an unguessable token under PathFiles, recording the scope and recipients
+// without enforcing them, since local mode has no way to sign a recipient in.
 func (d *LocalDrive) Share(ctx context.Context, owner Owner, itemID string, link Link) (string, error) {
 	p, err := d.itemPath(itemID)
 	if err != nil {
@@ -153,10 +155,23 @@ func (d *LocalDrive) Share(ctx context.Context, owner Owner, itemID string, link
 	}
 	token := newKey()
 	if err := writeJSON(filepath.Join(d.root, "links", token), linkMeta{Item: itemID, Owner: owner.Mailbox, Scope: link.Scope,
-		Expires: link.Expires}); err != nil {
+		Recipients: link.Recipients, Expires: link.Expires}); err != nil {
 		return "", fmt.Errorf("attachments: local drive: share %s: %w", itemID, err)
 	}
 	return d.baseURL + PathFiles + token, nil
+}
+
+// LinkOf reads back what a link Share made was asked to be, since serving it shows nothing of its scope.
+func (d *LocalDrive) LinkOf(shareURL string) (Link, error) {
+	token, ok := strings.CutPrefix(shareURL, d.baseURL+PathFiles)
+	var m linkMeta
+	if !ok || !validKey(token) {
+		return Link{}, fmt.Errorf("attachments: local drive: %q is not one of its links: %w", shareURL, os.ErrNotExist)
+	}
+	if err := readJSON(filepath.Join(d.root, "links", token), &m); err != nil {
+		return Link{}, fmt.Errorf("attachments: local drive: link %s: %w", token, err)
+	}
+	return Link{Scope: m.Scope, Recipients: m.Recipients, Expires: m.Expires}, nil
 }
 
 // Delete implements Drive, removing the item and the links to it.

@@ -142,7 +142,7 @@ func (s *Service) Add(ctx context.Context, who auth.Identity, messageID string, 
 			return Attachment{}, err
 		}
 	}
-	if err := s.keep(ctx, who, owner, &a, up); err != nil {
+	if err := s.keep(ctx, who, owner, m, &a, up); err != nil {
 		return Attachment{}, err
 	}
 	stored, err := s.store.AddAttachment(ctx, a)
@@ -220,11 +220,7 @@ func (s *Service) shareable(ctx context.Context, m followed.Message) (string, er
 	if s.policy == nil {
 		return "", nil
 	}
-	emails := make([]string, len(m.Recipients))
-	for i, r := range m.Recipients {
-		emails[i] = r.Email
-	}
-	v, err := s.policy.Verdict(ctx, emails)
+	v, err := s.policy.Verdict(ctx, addresses(m.Recipients))
 	if err != nil {
 		return "", fmt.Errorf("attachments: may %s's files be tracked: %w", m.ID, err)
 	}
@@ -234,11 +230,11 @@ func (s *Service) shareable(ctx context.Context, m followed.Message) (string, er
 	return "", nil
 }
 
-// keep stores a's content: on the drive with a sharing link when shared, and in blobs for delivery to
-// attach to any mail that does not carry the link.
-func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, a *Attachment, up Upload) error {
+// keep stores a's content: on the drive with a sharing link for m's recipients when shared, and in
+// blobs for delivery to attach to any mail that does not carry the link.
+func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, m followed.Message, a *Attachment, up Upload) error {
 	if a.Shared {
-		scope, err := s.scope(ctx, who)
+		link, err := s.link(ctx, who, m)
 		if err != nil {
 			return err
 		}
@@ -248,11 +244,10 @@ func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, a *A
 			return badSize(fmt.Errorf("attachments: upload %s: %w", a.Name, err))
 		}
 		a.DriveItem = item.ID
-		var expires time.Time
 		if s.opts.LinkExpiry > 0 {
-			expires = a.CreatedAt.Add(s.opts.LinkExpiry)
+			link.Expires = a.CreatedAt.Add(s.opts.LinkExpiry)
 		}
-		if a.ShareURL, err = s.drive.Share(ctx, owner, item.ID, Link{Scope: scope, Expires: expires}); err != nil {
+		if a.ShareURL, err = s.drive.Share(ctx, owner, item.ID, link); err != nil {
 			s.discard(ctx, owner, *a)
 			return fmt.Errorf("attachments: share %s: %w", a.Name, err)
 		}
@@ -280,19 +275,31 @@ func badSize(err error) error {
 	return err
 }
 
-// scope is the sharing scope the organisation chose.
-func (s *Service) scope(ctx context.Context, who auth.Identity) (Scope, error) {
+// link is the sharing link the organisation chose for m's files: anyone with it, or only m's
+// recipients, who are mostly customers outside the organisation, so an organisation link would shut
+// them out and let every colleague in.
+func (s *Service) link(ctx context.Context, who auth.Identity, m followed.Message) (Link, error) {
 	if s.policy == nil {
-		return ScopeOrganization, nil
+		return Link{Scope: ScopeOrganization}, nil
 	}
 	st, err := s.policy.Settings(ctx, who)
 	if err != nil {
-		return "", fmt.Errorf("attachments: sharing setting: %w", err)
+		return Link{}, fmt.Errorf("attachments: sharing setting: %w", err)
 	}
 	if st.AttachmentSharing == consent.ShareAnyone {
-		return ScopeAnonymous, nil
+		return Link{Scope: ScopeAnonymous}, nil
 	}
-	return ScopeOrganization, nil
+	return Link{Scope: ScopeUsers, Recipients: addresses(m.Recipients)}, nil
+}
+
+// addresses lists the recipients' addresses (followed stores them normalised, once each), To, Cc and
+// Bcc alike, since each of them gets the link.
+func addresses(rs []followed.Recipient) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Email
+	}
+	return out
 }
 
 // discard removes what was stored for a, whatever ctx has become; failures are logged, since the
