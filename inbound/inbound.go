@@ -144,7 +144,9 @@ type Store interface {
 	DeltaLink(ctx context.Context, mailbox string) (string, error)
 	// SaveDeltaLink records where the mailbox's next catch-up starts.
 	SaveDeltaLink(ctx context.Context, mailbox, link string) error
-	// ActiveSenders lists the mailboxes that sent followed mail since since.
+	// ActiveSenders lists the mailboxes that sent followed mail since since: by a delivery job sent since,
+	// or, for mail the Outlook add-in has Outlook send itself, by a followed message created since that
+	// has no delivery job (Engage cannot tell when Outlook sends it).
 	ActiveSenders(ctx context.Context, since time.Time) ([]string, error)
 
 	// MatchSend finds the render whose recorded internetMessageId is the first of ids that matches, else

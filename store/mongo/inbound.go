@@ -274,12 +274,34 @@ func (db *DB) ActiveSenders(ctx context.Context, since time.Time) ([]string, err
 	if err := db.c("delivery_jobs").Distinct(ctx, "owner", sentSince(since)).Decode(&owners); err != nil {
 		return nil, fail("active senders", err)
 	}
+	addin, err := aggregate[struct {
+		Owner string `bson:"_id"`
+	}](ctx, db.c("messages"), addinSendersPipeline(since))
+	if err != nil {
+		return nil, fail("active senders of the Outlook add-in", err)
+	}
+	for _, x := range addin {
+		owners = append(owners, x.Owner)
+	}
 	out := make([]string, 0, len(owners))
 	for _, o := range owners {
 		out = append(out, strings.ToLower(o))
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// addinSendersPipeline groups the owners of followed messages created since that no delivery job sends,
+// as the Outlook add-in has Outlook send its own drafts (index: created_at).
+func addinSendersPipeline(since time.Time) bson.A {
+	return a{
+		d{{Key: "$match", Value: d{{Key: "created_at", Value: d{{Key: "$gte", Value: since.UnixMilli()}}}, {Key: "following", Value: int64(1)}}}},
+		d{{Key: "$lookup", Value: d{{Key: "from", Value: "delivery_jobs"}, {Key: "localField", Value: "id"},
+			{Key: "foreignField", Value: "message_id"}, {Key: "as", Value: "j"}, {Key: "pipeline", Value: a{
+				d{{Key: "$project", Value: d{{Key: "_id", Value: 1}}}}}}}}},
+		d{{Key: "$match", Value: d{{Key: "j", Value: d{{Key: "$size", Value: 0}}}}}},
+		d{{Key: "$group", Value: d{{Key: "_id", Value: "$owner"}}}},
+	}
 }
 
 // sentAs selects the renders sent as an internetMessageId (never the empty one a draft lacks).

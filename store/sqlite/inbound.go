@@ -217,9 +217,12 @@ func (db *DB) SaveDeltaLink(ctx context.Context, mailbox, link string) error {
 	return nil
 }
 
-// ActiveSenders implements inbound.Store.
+// ActiveSenders implements inbound.Store: owners of jobs sent since, and of followed messages created
+// since that no job sends, as the Outlook add-in has Outlook send its own drafts.
 func (db *DB) ActiveSenders(ctx context.Context, since time.Time) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT lower(owner) FROM delivery_jobs WHERE status = 'SENT' AND sent_at >= ?
+	rows, err := db.read.QueryContext(ctx, `SELECT lower(owner) FROM delivery_jobs WHERE status = 'SENT' AND sent_at >= ?1
+		UNION SELECT lower(m.owner) FROM messages m WHERE m.created_at >= ?1 AND m.following = 1
+			AND NOT EXISTS (SELECT 1 FROM delivery_jobs j WHERE j.message_id = m.id)
 		ORDER BY 1`, since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active senders: %w", err)

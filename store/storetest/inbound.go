@@ -237,6 +237,36 @@ func runInbound(t *testing.T, open func(t *testing.T) Stores) {
 		}
 	})
 
+	t.Run("senders include the Outlook add-in's, whose followed mail has no delivery job", func(t *testing.T) {
+		st := inboundStores(t, open)
+		mustCreate(t, st.Followed, message("m1", "rep@contoso.com", "Deal", t0, true, "a@x.com"))
+		sendRender(t, st.Delivery, "m1", map[int][2]string{0: {"<r0@contoso.com>", "conv-1"}}, t0)
+		mustCreate(t, st.Followed, message("m2", "Addin@Contoso.com", "Sent by Outlook", t0, false, "a@x.com"))
+		unfollowed := message("m3", "quiet@contoso.com", "Not followed", t0, false, "a@x.com")
+		unfollowed.Following, unfollowed.NotFollowedReason = false, "DO_NOT_ALLOW"
+		mustCreate(t, st.Followed, unfollowed)
+		mustCreate(t, st.Followed, message("m4", "later@contoso.com", "Scheduled", t0, false, "a@x.com"))
+		if err := st.Delivery.CreateJob(ctx, delivery.Job{MessageID: "m4", Owner: "later@contoso.com", Status: delivery.StatusScheduled,
+			DueAt: t0.Add(48 * time.Hour), CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name  string
+			since time.Time
+			want  []string
+		}{
+			{"within the window", t0.Add(-time.Hour), []string{"addin@contoso.com", "rep@contoso.com"}},
+			{"after the window", t0.Add(time.Hour), nil},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				got, err := st.Inbound.ActiveSenders(ctx, c.since)
+				if err != nil || fmt.Sprint(got) != fmt.Sprint(c.want) {
+					t.Fatalf("active senders %v %v, want %v", got, err, c.want)
+				}
+			})
+		}
+	})
+
 	t.Run("soft-bounce streaks count each bounce once and end on engagement", func(t *testing.T) {
 		st := inboundStores(t, open)
 		s := st.Inbound
