@@ -114,6 +114,16 @@ type Match struct {
 	Render    int
 }
 
+// OutlookSend is a render the Outlook add-in had Outlook send, as found in the sender's Sent Items: the
+// ids replies name it by, which only Exchange knows, since Outlook and not Engage sent it.
+type OutlookSend struct {
+	MessageID         string
+	Render            int
+	InternetMessageID string
+	ConversationID    string
+	SentAt            time.Time
+}
+
 // Store is what inbound needs from a backend. Every method is atomic.
 type Store interface {
 	// EnqueueInbound stores items; an id already queued (or already processed and still remembered) is
@@ -152,6 +162,10 @@ type Store interface {
 	// MatchSend finds the render whose recorded internetMessageId is the first of ids that matches, else
 	// one whose conversation is conversationID (when not ""); followed.ErrNotFound when none.
 	MatchSend(ctx context.Context, ids []string, conversationID string) (Match, error)
+	// RecordOutlookSend records the ids of a render the Outlook add-in had Outlook send, so MatchSend finds
+	// replies to it; a render already recorded, a message a delivery job sends (it records its own) and a
+	// message that is gone are left as they are, without error.
+	RecordOutlookSend(ctx context.Context, s OutlookSend) error
 	// AddSoftBounce counts a soft bounce of email once per eventID and returns the streak: soft bounces
 	// in a row since the address's last human open or reply (or ResetBounceStreak).
 	AddSoftBounce(ctx context.Context, email, eventID string, at time.Time) (int, error)

@@ -268,6 +268,19 @@ func (db *DB) MatchSend(ctx context.Context, ids []string, conversationID string
 	return m, fmt.Errorf("sqlite: match send: %w", followed.ErrNotFound)
 }
 
+// RecordOutlookSend implements inbound.Store in one statement, so a job created meanwhile is respected.
+func (db *DB) RecordOutlookSend(ctx context.Context, s inbound.OutlookSend) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO render_sends (message_id, render, draft_id, internet_message_id,
+		conversation_id, sent_at) SELECT ?1, ?2, '', ?3, ?4, ?5
+		WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?1) AND NOT EXISTS (SELECT 1 FROM delivery_jobs WHERE message_id = ?1)
+		ON CONFLICT (message_id, render) DO NOTHING`,
+		s.MessageID, s.Render, s.InternetMessageID, s.ConversationID, s.SentAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("sqlite: record Outlook send of %s/%d: %w", s.MessageID, s.Render, err)
+	}
+	return nil
+}
+
 // AddSoftBounce implements inbound.Store. The streak restarts when the address opened (as a person) or
 // replied after the last soft bounce counted, read from the events in the same transaction.
 func (db *DB) AddSoftBounce(ctx context.Context, email, eventID string, at time.Time) (int, error) {

@@ -267,6 +267,50 @@ func runInbound(t *testing.T, open func(t *testing.T) Stores) {
 		}
 	})
 
+	t.Run("the Outlook add-in's sends are recorded once, and only where no delivery job sends", func(t *testing.T) {
+		st := inboundStores(t, open)
+		s := st.Inbound
+		mustCreate(t, st.Followed, message("m1", "rep@contoso.com", "Sent by Engage", t0, false, "a@x.com"),
+			message("m2", "rep@contoso.com", "Sent by Outlook", t0, false, "a@x.com"),
+			message("m3", "rep@contoso.com", "Scheduled", t0, false, "a@x.com"))
+		sendRender(t, st.Delivery, "m1", map[int][2]string{0: {"<r0@contoso.com>", "conv-1"}}, t0)
+		if err := st.Delivery.CreateJob(ctx, delivery.Job{MessageID: "m3", Owner: "rep@contoso.com", Status: delivery.StatusScheduled,
+			DueAt: t0.Add(48 * time.Hour), CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		outlook := func(id, internetID string) inbound.OutlookSend {
+			return inbound.OutlookSend{MessageID: id, InternetMessageID: internetID, ConversationID: "conv-" + internetID, SentAt: t0}
+		}
+		for _, c := range []struct {
+			name  string
+			send  inbound.OutlookSend
+			match inbound.Match
+			err   error
+		}{
+			{"recorded", outlook("m2", "<o1@contoso.com>"), inbound.Match{MessageID: "m2"}, nil},
+			{"a render recorded keeps its ids", outlook("m2", "<o2@contoso.com>"), inbound.Match{}, followed.ErrNotFound},
+			{"a message sent by its delivery job keeps its ids", outlook("m1", "<o3@contoso.com>"), inbound.Match{}, followed.ErrNotFound},
+			{"a message with a scheduled send is left alone", outlook("m3", "<o4@contoso.com>"), inbound.Match{}, followed.ErrNotFound},
+			{"a message that is gone records nothing", outlook("gone", "<o5@contoso.com>"), inbound.Match{}, followed.ErrNotFound},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if err := s.RecordOutlookSend(ctx, c.send); err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range []struct{ ids []string }{{[]string{c.send.InternetMessageID}}, {nil}} {
+					got, err := s.MatchSend(ctx, m.ids, c.send.ConversationID)
+					if !errors.Is(err, c.err) || (c.err == nil && got != c.match) {
+						t.Fatalf("match %v: %+v %v, want %+v %v", m.ids, got, err, c.match, c.err)
+					}
+				}
+			})
+		}
+		rs, err := st.Delivery.RenderSends(ctx, "m2")
+		if err != nil || len(rs) != 1 || rs[0].InternetMessageID != "<o1@contoso.com>" || !rs[0].SentAt.Equal(t0) || rs[0].DraftID != "" {
+			t.Fatalf("render sends of m2: %+v %v", rs, err)
+		}
+	})
+
 	t.Run("soft-bounce streaks count each bounce once and end on engagement", func(t *testing.T) {
 		st := inboundStores(t, open)
 		s := st.Inbound
