@@ -24,7 +24,11 @@ const (
 // A message that answers nothing Engage sent, or mail of another owner, is ignored.
 func (p *Processor) handle(ctx context.Context, mailbox string, msg Message) error {
 	res := replies.Classify(msg.Inbound)
-	match, err := p.store.MatchSend(ctx, replies.ReferencedIDs(msg.Inbound), msg.ConversationID)
+	ids := replies.ReferencedIDs(msg.Inbound)
+	match, err := p.store.MatchSend(ctx, ids, msg.ConversationID)
+	if errors.Is(err, followed.ErrNotFound) {
+		match, err = p.matchOutlookSend(ctx, mailbox, ids)
+	}
 	if errors.Is(err, followed.ErrNotFound) {
 		p.opts.Log.DebugContext(ctx, "inbound mail answers no followed message; ignored", "mailbox", mailbox, "kind", res.Kind)
 		return nil

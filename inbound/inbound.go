@@ -100,6 +100,23 @@ type Mailbox interface {
 	// Delta reads one page of the Inbox's changes: from link when set, else from the start with messages
 	// received since then.
 	Delta(ctx context.Context, mailbox, link string, since time.Time) (DeltaPage, error)
+	// SentMessage finds the message of mailbox's Sent Items whose internetMessageId is internetID;
+	// followed.ErrNotFound when there is none.
+	SentMessage(ctx context.Context, mailbox, internetID string) (SentMail, error)
+}
+
+// SentMail is a message of a sender's Sent Items: the ids replies name it by, and its HTML body, whose
+// tracking tokens say which followed message it renders.
+type SentMail struct {
+	InternetMessageID string
+	ConversationID    string
+	SentAt            time.Time
+	HTML              string
+}
+
+// Tokens finds the tracking token in a body; followed.Service implements it.
+type Tokens interface {
+	TokenIn(html string) (followed.Token, bool)
 }
 
 // ErrSubscriptionGone means Graph no longer knows the subscription, so it must be created again.

@@ -41,6 +41,7 @@ type Processor struct {
 	suppress  Suppressor
 	mailbox   Mailbox // nil in local mode
 	lifecycle LifecycleHandler
+	tokens    Tokens // nil: mail the Outlook add-in had Outlook send is not looked for
 	opts      Options
 	wake      chan struct{}
 }
@@ -82,6 +83,10 @@ func NewProcessor(store Store, events Events, suppress Suppressor, mailbox Mailb
 
 // SetLifecycle routes queued lifecycle events to h; call it before Run.
 func (p *Processor) SetLifecycle(h LifecycleHandler) { p.lifecycle = h }
+
+// SetTokens lets the processor recognise mail the Outlook add-in had Outlook send, by the tracking
+// tokens of its copy in the sender's Sent Items; call it before Run.
+func (p *Processor) SetTokens(t Tokens) { p.tokens = t }
 
 // Enqueue stores items durably and wakes the processor.
 func (p *Processor) Enqueue(ctx context.Context, items ...Item) error {

@@ -139,6 +139,37 @@ func (b *Inbox) Message(ctx context.Context, mailbox, id string) (inbound.Messag
 	return out, nil
 }
 
+// SentMessage implements inbound.Mailbox: Sent Items filtered on internetMessageId, which Graph supports.
+func (b *Inbox) SentMessage(ctx context.Context, mailbox, internetID string) (inbound.SentMail, error) {
+	caller := Caller{User: mailbox}
+	target := b.c.graphURL + "/users/" + url.PathEscape(mailbox) + "/mailFolders/sentitems/messages?" + url.Values{
+		"$filter": {"internetMessageId eq '" + strings.ReplaceAll(internetID, "'", "''") + "'"},
+		"$select": {"internetMessageId,conversationId,sentDateTime,body"}, "$top": {"1"}}.Encode()
+	var out struct {
+		Value []struct {
+			InternetMessageID string    `json:"internetMessageId"`
+			ConversationID    string    `json:"conversationId"`
+			SentDateTime      string    `json:"sentDateTime"`
+			Body              *bodyJSON `json:"body"`
+		} `json:"value"`
+	}
+	if err := b.c.callJSON(ctx, "find "+internetID+" in the Sent Items of "+mailbox, &caller, http.MethodGet, target, nil, &out); err != nil {
+		return inbound.SentMail{}, err
+	}
+	if len(out.Value) == 0 {
+		return inbound.SentMail{}, fmt.Errorf("m365: %s is not in the Sent Items of %s: %w", internetID, mailbox, followed.ErrNotFound)
+	}
+	m := out.Value[0]
+	sent := inbound.SentMail{InternetMessageID: m.InternetMessageID, ConversationID: m.ConversationID}
+	if m.Body != nil && strings.EqualFold(m.Body.ContentType, "html") {
+		sent.HTML = m.Body.Content
+	}
+	if t, err := time.Parse(time.RFC3339Nano, m.SentDateTime); err == nil {
+		sent.SentAt = t.UTC()
+	}
+	return sent, nil
+}
+
 // deltaPageSize is the page a delta query asks for: Graph's default is about 10 messages, so a catch-up
 // after a busy day would take hundreds of requests. Graph may answer fewer; 200 ids stay far below the
 // 1 MiB answer Engage reads.

@@ -14,8 +14,9 @@ import (
 // startInbound runs the reply, auto-reply and bounce pipeline until ctx ends: in local mode it takes the
 // outbox's simulated mail only; with a tenant it also keeps Inbox subscriptions through Graph, whose
 // notifications reach ENGAGE_PUBLIC_URL/hooks/graph. Both backends keep its queue. The returned wait
-// lets an item under way finish before the store closes.
-func startInbound(ctx context.Context, cfg config, db backend, consents *consent.Service, log *slog.Logger) (*inbound.Processor, func(), error) {
+// lets an item under way finish before the store closes. tokens ties replies to mail the Outlook add-in
+// had Outlook send, through its copy in the sender's Sent Items.
+func startInbound(ctx context.Context, cfg config, db backend, consents *consent.Service, tokens inbound.Tokens, log *slog.Logger) (*inbound.Processor, func(), error) {
 	var mailbox inbound.Mailbox
 	if cfg.TenantID != "" {
 		client, err := m365.New(ctx, m365.Config{TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
@@ -26,6 +27,7 @@ func startInbound(ctx context.Context, cfg config, db backend, consents *consent
 		mailbox = m365.NewInbox(client)
 	}
 	proc := inbound.NewProcessor(db, db, consents, mailbox, inbound.Options{Instance: cfg.Instance, Log: log})
+	proc.SetTokens(tokens)
 	var mgr *inbound.Manager
 	if mailbox != nil {
 		base := strings.TrimRight(cfg.PublicURL, "/")

@@ -130,7 +130,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		return err
 	}
 	// Replies, auto-replies and bounces: Graph's notifications (tenant) or the outbox's simulation (local).
-	replies, waitReplies, err := startInbound(ctx, cfg, db, consents, log)
+	replies, waitReplies, err := startInbound(ctx, cfg, db, consents, svc, log)
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,7 @@ func NewGraph(t testing.TB) *Graph {
 	mux.HandleFunc("GET /v1.0/users/{user}/mailboxSettings", g.getMailboxSettings)
 	g.driveRoutes(mux)
 	g.inboxRoutes(mux)
+	g.sentRoutes(mux)
 	g.attachmentRoutes(mux)
 	g.srv = httptest.NewTLSServer(g.record(mux))
 	t.Cleanup(g.srv.Close)
