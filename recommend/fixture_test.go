@@ -63,7 +63,8 @@ func (s *histStore) Profiles(_ context.Context, recipients []string) (map[string
 }
 
 // record adds one delivery and, when read is not zero, its first human engagement, the way a backend
-// maintains its histograms: UTC for the recipient, local time for the domain and the organisation.
+// maintains its histograms: UTC and instants for the recipient, local time for the domain and the
+// organisation.
 func (s *histStore) record(addr string, zone *time.Location, sent, read time.Time) {
 	rec := s.recipients[addr]
 	if rec == nil {
@@ -76,11 +77,10 @@ func (s *histStore) record(addr string, zone *time.Location, sent, read time.Tim
 		dom = &Engagement{Recipient: d}
 		s.domains[d] = dom
 	}
-	rec.AddSend(sent, time.UTC)
+	rec.AddDelivery(sent, read)
 	dom.AddSend(sent, zone)
 	s.org.AddSend(sent, zone)
 	if !read.IsZero() {
-		rec.AddEngagement(sent, read, time.UTC)
 		dom.AddEngagement(sent, read, zone)
 		s.org.AddEngagement(sent, read, zone)
 	}

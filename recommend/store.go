@@ -20,10 +20,32 @@ const HoursPerWeek = 7 * 24
 // as the Outlook add-in sends its own mail and no job records it. Engaged counts messages at the hour of
 // their first human engagement (open, click or reply), each weighted by Credit of the delay since the
 // send. Machine opens (privacy proxies, image prefetchers, link scanners) are never added.
+//
+// A recipient's answer also carries each delivery (see AddDelivery): an hour-of-week in UTC cannot be
+// moved into a zone that observes daylight saving, nor into one half an hour off UTC, without the
+// instant it came from.
 type Engagement struct {
-	Recipient string // the address, or the domain, or empty for the organisation
-	Sent      [HoursPerWeek]float64
-	Engaged   [HoursPerWeek]float64
+	Recipient  string // the address, or the domain, or empty for the organisation
+	Sent       [HoursPerWeek]float64
+	Engaged    [HoursPerWeek]float64
+	Deliveries []Delivery // a recipient's only, in no particular order
+}
+
+// Delivery is one followed message to a recipient, kept as instants so the model can place it in the
+// recipient's zone with the offset in force when it happened.
+type Delivery struct {
+	Sent    time.Time // when it went out
+	Engaged time.Time // the first human engagement, zero for none
+}
+
+// AddDelivery records one of a recipient's deliveries and, when engaged is not zero, its first human
+// engagement, as a backend answering RecipientEngagement does: in the UTC histograms and as instants.
+func (e *Engagement) AddDelivery(sent, engaged time.Time) {
+	e.Deliveries = append(e.Deliveries, Delivery{Sent: sent, Engaged: engaged})
+	e.AddSend(sent, time.UTC)
+	if !engaged.IsZero() {
+		e.AddEngagement(sent, engaged, time.UTC)
+	}
 }
 
 // AddSend counts a delivery in the hour-of-week of delivered in loc, as a backend does on send.
@@ -86,8 +108,9 @@ type Profile struct {
 // (see Engagement), so every method is an indexed aggregate read. Unknown recipients or domains are
 // simply absent from the answers: they are a cold start, not an error.
 type Store interface {
-	// RecipientEngagement returns the UTC histograms of the recipients' engagement with followed mail;
-	// a backend may cover the whole organisation's mail to them (habits do not depend on the sender).
+	// RecipientEngagement returns the UTC histograms of the recipients' engagement with followed mail,
+	// each built with AddDelivery so that it carries its deliveries too; a backend may cover the whole
+	// organisation's mail to them (habits do not depend on the sender).
 	RecipientEngagement(ctx context.Context, owner string, recipients []string) ([]Engagement, error)
 	// DomainEngagement returns local-time histograms keyed by lower-case domain.
 	DomainEngagement(ctx context.Context, domains []string) (map[string]Engagement, error)

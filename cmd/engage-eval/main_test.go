@@ -85,8 +85,8 @@ func TestStoreIgnoresMachineOpens(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newMemStore(w.pop, tc.countMachine)
-			st.deliver(p, delivered)
-			st.deliver(p, delivered)
+			st.deliver(p, 1, delivered)
+			st.deliver(p, 2, delivered)
 			st.engage(p, 1, delivered, delivered.Add(prefetchDelay), true) // privacy proxy
 			st.engage(p, 1, delivered, delivered.Add(5*time.Hour), false)  // the person, later
 			st.engage(p, 2, delivered, delivered.Add(6*time.Hour), false)  // another message

@@ -18,6 +18,7 @@ type memStore struct {
 	// domainZones is the most common zone on record among each domain's recipients.
 	domainZones map[string]*time.Location
 	engaged     map[int64]bool // delivery ids with a first engagement already counted
+	deliveries  map[int64]int  // delivery id to its index in the recipient's Deliveries
 	// countMachine is the ablation that treats machine opens as people, to show why labels matter.
 	countMachine bool
 }
@@ -25,7 +26,8 @@ type memStore struct {
 func newMemStore(pop *population, countMachine bool) *memStore {
 	s := &memStore{
 		recipients: map[string]*recommend.Engagement{}, domains: map[string]*recommend.Engagement{},
-		profiles: map[string]recommend.Profile{}, engaged: map[int64]bool{}, countMachine: countMachine,
+		profiles: map[string]recommend.Profile{}, engaged: map[int64]bool{}, deliveries: map[int64]int{},
+		countMachine: countMachine,
 	}
 	votes := map[string]map[*time.Location]int{}
 	for _, p := range pop.people {
@@ -64,10 +66,11 @@ func (s *memStore) histograms(p *person) (rec, dom *recommend.Engagement) {
 	return rec, dom
 }
 
-// deliver records a send.
-func (s *memStore) deliver(p *person, at time.Time) {
+// deliver records the send of delivery id.
+func (s *memStore) deliver(p *person, id int64, at time.Time) {
 	rec, dom := s.histograms(p)
-	rec.AddSend(at, time.UTC)
+	s.deliveries[id] = len(rec.Deliveries)
+	rec.AddDelivery(at, time.Time{})
 	if p.zoneKnown {
 		dom.AddSend(at, p.zone)
 		s.org.AddSend(at, p.zone)
@@ -81,6 +84,9 @@ func (s *memStore) engage(p *person, id int64, delivered, at time.Time, machine 
 	}
 	s.engaged[id] = true
 	rec, dom := s.histograms(p)
+	if i, ok := s.deliveries[id]; ok {
+		rec.Deliveries[i].Engaged = at
+	}
 	rec.AddEngagement(delivered, at, time.UTC)
 	if p.zoneKnown {
 		dom.AddEngagement(delivered, at, p.zone)

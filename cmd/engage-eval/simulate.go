@@ -257,7 +257,7 @@ func (w *world) apply(st *memStore, e event) {
 	p := &w.pop.people[e.person]
 	switch e.kind {
 	case deliveredEvent:
-		st.deliver(p, e.at)
+		st.deliver(p, e.delivery, e.at)
 	default:
 		st.engage(p, e.delivery, e.delivered, e.at, e.kind == machineEvent)
 	}

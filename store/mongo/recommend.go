@@ -54,10 +54,7 @@ func (db *DB) RecipientEngagement(ctx context.Context, _ string, recipients []st
 			e = &recommend.Engagement{Recipient: r.Email}
 			byAddr[r.Email] = e
 		}
-		e.AddSend(ms(r.Sent), time.UTC)
-		if r.Read != nil {
-			e.AddEngagement(ms(r.Sent), ms(*r.Read), time.UTC)
-		}
+		e.AddDelivery(ms(r.Sent), fromMillis(r.Read))
 	}
 	out := []recommend.Engagement{}
 	for _, a := range lower(recipients) {

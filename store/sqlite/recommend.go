@@ -66,10 +66,7 @@ func (db *DB) RecipientEngagement(ctx context.Context, _ string, recipients []st
 			byAddr[email] = e
 			order = append(order, email)
 		}
-		e.AddSend(sent, time.UTC)
-		if !read.IsZero() {
-			e.AddEngagement(sent, read, time.UTC)
-		}
+		e.AddDelivery(sent, read)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: recipient engagement: %w", err)

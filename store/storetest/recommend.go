@@ -70,17 +70,19 @@ func runRecommend(t *testing.T, open func(t *testing.T) Stores) {
 		for _, e := range engs {
 			by[e.Recipient] = e
 		}
+		none := time.Time{}
 		tests := []struct {
-			addr      string
-			sent      float64
-			engagedAt int
-			engaged   float64
-			present   bool
+			addr       string
+			sent       float64
+			engagedAt  int
+			engaged    float64
+			present    bool
+			deliveries []recommend.Delivery // sorted by engagement, unengaged first
 		}{
-			{"ann@fabrikam.com", 2, 14, recommend.Credit(5 * time.Hour), true},
-			{"bob@fabrikam.com", 2, 11, recommend.Credit(2 * time.Hour), true},
-			{"solo@fabrikam.com", 1, 12, recommend.Credit(3 * time.Hour), true},
-			{"nobody@x.com", 0, 0, 0, false},
+			{"ann@fabrikam.com", 2, 14, recommend.Credit(5 * time.Hour), true, []recommend.Delivery{{Sent: t0, Engaged: none}, {Sent: t0, Engaged: t0.Add(5 * time.Hour)}}},
+			{"bob@fabrikam.com", 2, 11, recommend.Credit(2 * time.Hour), true, []recommend.Delivery{{Sent: t0, Engaged: none}, {Sent: t0, Engaged: t0.Add(2 * time.Hour)}}},
+			{"solo@fabrikam.com", 1, 12, recommend.Credit(3 * time.Hour), true, []recommend.Delivery{{Sent: t0, Engaged: t0.Add(3 * time.Hour)}}},
+			{"nobody@x.com", 0, 0, 0, false, nil},
 		}
 		for _, tc := range tests {
 			t.Run(tc.addr, func(t *testing.T) {
@@ -94,6 +96,12 @@ func runRecommend(t *testing.T, open func(t *testing.T) Stores) {
 				}
 				if !near(engaged, tc.engaged) || !near(e.Engaged[tc.engagedAt], tc.engaged) {
 					t.Errorf("engaged = %v (bucket %d: %v), want %v", engaged, tc.engagedAt, e.Engaged[tc.engagedAt], tc.engaged)
+				}
+				got := slices.SortedFunc(slices.Values(e.Deliveries), func(a, b recommend.Delivery) int { return a.Engaged.Compare(b.Engaged) })
+				if !slices.EqualFunc(got, tc.deliveries, func(a, b recommend.Delivery) bool {
+					return a.Sent.Equal(b.Sent) && a.Engaged.Equal(b.Engaged)
+				}) {
+					t.Errorf("deliveries = %v, want %v: the model places each in the recipient's zone at its own instant", got, tc.deliveries)
 				}
 			})
 		}
