@@ -170,16 +170,28 @@ type habit struct {
 	borrowed  string  // where the prior came from when the recipient has little data
 }
 
-func newHabit(e *Engagement, zone *time.Location, source string, at time.Time, parent *week, parentRate float64, bt *burialTable) habit {
-	_, off := at.In(zone).Zone()
+func newHabit(e *Engagement, zone *time.Location, source string, parent *week, parentRate float64, bt *burialTable) habit {
 	sent, engaged := e.Totals()
 	h := habit{recipient: e.Recipient, zone: zone, source: source, parent: *parent, engaged: engaged, sent: sent}
-	h.local = shifted(&e.Engaged, off/3600)
-	localSent := shifted(&e.Sent, off/3600)
-	h.expo = bt.exposure(&localSent)
+	local := inZone(e, zone)
+	h.local = local.Engaged
+	h.expo = bt.exposure(&local.Sent)
 	h.shape = h.draw(nil)
 	h.rate = (engaged + ratePriorRecipient*parentRate) / (sent + ratePriorRecipient)
 	return h
+}
+
+// inZone buckets a recipient's deliveries in loc, each with the offset in force at its own instant:
+// shifting the UTC histogram by today's offset would put a winter habit an hour off in summer.
+func inZone(e *Engagement, loc *time.Location) Engagement {
+	var out Engagement
+	for _, d := range e.Deliveries {
+		out.AddSend(d.Sent, loc)
+		if !d.Engaged.IsZero() {
+			out.AddEngagement(d.Sent, d.Engaged, loc)
+		}
+	}
+	return out
 }
 
 // draw refines the parent by the recipient's hour-of-day habit, then by their day-specific one; with

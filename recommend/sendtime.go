@@ -138,7 +138,7 @@ func (s *SendTimes) answer(addrs []string, engs map[string]*Engagement, profiles
 		} else if z := domainZones[domainOf(a)]; z != nil {
 			zone, source = z, SourceDomain
 		}
-		habits[i] = newHabit(e, zone, source, after, &parent, parentRate, s.burial)
+		habits[i] = newHabit(e, zone, source, &parent, parentRate, s.burial)
 		habits[i].recipient, habits[i].borrowed = a, borrowed
 		if habits[i].engaged > 0 {
 			cold = false
