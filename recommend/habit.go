@@ -201,16 +201,15 @@ func (h *habit) draw(rnd *rand.Rand) week {
 	return refine(&daily, &h.local, &h.expo, weekKappa, false, rnd)
 }
 
-// inferZone guesses a fixed offset from when the recipient engages: the offset under which their
-// engagements are likeliest given the parent's local reading shape and when their mail was delivered,
-// if it clearly beats the fallback zone.
-func inferZone(e *Engagement, parent *week, fallback *time.Location, at time.Time, bt *burialTable) (*time.Location, bool) {
+// inferZone guesses the whole-hour fixed offset under which the recipient's engagements are likeliest,
+// given the parent's reading shape and when their mail was delivered, if it clearly beats the fallback
+// zone taken at each delivery's own offset (a zone off the hour has no whole-hour shift to compare).
+func inferZone(e *Engagement, parent *week, fallback *time.Location, bt *burialTable) (*time.Location, bool) {
 	if _, engaged := e.Totals(); engaged < minInferEvidence {
 		return nil, false
 	}
-	ll := func(off int) float64 {
-		local, sent := shifted(&e.Engaged, off), shifted(&e.Sent, off)
-		expo := bt.exposure(&sent)
+	ll := func(local, sent *week) float64 {
+		expo := bt.exposure(sent)
 		var mu week
 		for h := range mu {
 			mu[h] = parent[h] * (expo[h] + 1e-3)
@@ -224,11 +223,12 @@ func inferZone(e *Engagement, parent *week, fallback *time.Location, at time.Tim
 		}
 		return v
 	}
-	_, fbOff := at.In(fallback).Zone()
-	base := ll(fbOff / 3600)
+	fb := inZone(e, fallback)
+	base := ll(&fb.Engaged, &fb.Sent)
 	best, bestOff := math.Inf(-1), 0
 	for off := -11; off <= 14; off++ {
-		if v := ll(off); v > best {
+		local, sent := shifted(&e.Engaged, off), shifted(&e.Sent, off)
+		if v := ll(&local, &sent); v > best {
 			best, bestOff = v, off
 		}
 	}

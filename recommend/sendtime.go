@@ -133,7 +133,7 @@ func (s *SendTimes) answer(addrs []string, engs map[string]*Engagement, profiles
 		zone, source := sender, SourceSender
 		if p, ok := profiles[a]; ok && p.Location != nil {
 			zone, source = p.Location, p.Source
-		} else if z, ok := inferZone(e, &parent, sender, after, s.burial); ok {
+		} else if z, ok := inferZone(e, &parent, sender, s.burial); ok {
 			zone, source = z, SourceInferred
 		} else if z := domainZones[domainOf(a)]; z != nil {
 			zone, source = z, SourceDomain

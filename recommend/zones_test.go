@@ -2,7 +2,9 @@ package recommend
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,6 +41,32 @@ func TestHabitKeepsLocalHourAcrossDaylightSaving(t *testing.T) {
 			if l := slots[0].At.In(loc); l.Hour() != 20 || l.Minute() != 0 || math.Abs(slots[0].Score-4.6) > 0.1 {
 				t.Errorf("best slot %s, score %.2f (%s); want 20:00 local, score about 4.6, before the habitual read at 20:20",
 					l.Format("Mon 15:04 MST"), slots[0].Score, slots[0].Explanation)
+			}
+		})
+	}
+}
+
+// TestKeepsTheSenderZoneOffTheHour asks for a recipient with no zone on record who reads like the
+// sender's colleagues in the sender's zone: no whole-hour offset explains them better, so none is
+// inferred.
+func TestKeepsTheSenderZoneOffTheHour(t *testing.T) {
+	for _, name := range []string{"Europe/Berlin", "Asia/Kolkata", "America/St_Johns", "Asia/Kathmandu", "Australia/Adelaide"} {
+		t.Run(name, func(t *testing.T) {
+			loc := zone(t, name)
+			st := newHistStore()
+			for i := range 10 {
+				addr := fmt.Sprintf("c%d@fabrikam.example", i)
+				st.profiles[addr] = Profile{Location: loc, Source: SourceProfile}
+				st.habitually(addr, loc, 4, 15, 9)
+			}
+			st.habitually("new@fabrikam.example", loc, 4, 15, 9)
+			after := time.Date(2025, 3, 4, 11, 0, 0, 0, loc)
+			slots, err := service(t, st, 0).Recommend(context.Background(), "", []string{"new@fabrikam.example"}, after, 1, loc)
+			if err != nil {
+				t.Fatalf("Recommend: %v", err)
+			}
+			if !strings.Contains(slots[0].Explanation, name+" (your zone)") {
+				t.Errorf("best slot %s: %s; want the sender's zone, not an inferred offset", slots[0].At.In(loc).Format("15:04"), slots[0].Explanation)
 			}
 		})
 	}
