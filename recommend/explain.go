@@ -49,14 +49,14 @@ func explainModel(at time.Time, habits []habit, scores []week, exploring bool) s
 	}
 	if len(habits) == 1 {
 		h := &habits[0]
-		v := scores[0][HourOfWeek(at.In(h.zone))]
+		v := scores[0][readingHour(at, h.zone)]
 		fmt.Fprintf(&b, "%s: %s reads soon after this hour %.1fx as often as average (%s)",
 			localTime(at, h), h.recipient, v, evidence(h))
 		return b.String()
 	}
 	good := 0
 	for r := range habits {
-		if scores[r][HourOfWeek(at.In(habits[r].zone))] >= 1 {
+		if scores[r][readingHour(at, habits[r].zone)] >= 1 {
 			good++
 		}
 	}
@@ -64,7 +64,7 @@ func explainModel(at time.Time, habits []habit, scores []week, exploring bool) s
 	if len(habits) > maxNamed {
 		best := 0
 		for r := range habits {
-			if scores[r][HourOfWeek(at.In(habits[r].zone))] > scores[best][HourOfWeek(at.In(habits[best].zone))] {
+			if scores[r][readingHour(at, habits[r].zone)] > scores[best][readingHour(at, habits[best].zone)] {
 				best = r
 			}
 		}
@@ -77,7 +77,7 @@ func explainModel(at time.Time, habits []habit, scores []week, exploring bool) s
 			b.WriteString(", ")
 		}
 		h := &habits[r]
-		fmt.Fprintf(&b, "%s %s %.1fx (%s)", h.recipient, localTime(at, h), scores[r][HourOfWeek(at.In(h.zone))], evidence(h))
+		fmt.Fprintf(&b, "%s %s %.1fx (%s)", h.recipient, localTime(at, h), scores[r][readingHour(at, h.zone)], evidence(h))
 	}
 	return b.String()
 }

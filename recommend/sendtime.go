@@ -144,10 +144,7 @@ func (s *SendTimes) answer(addrs []string, engs map[string]*Engagement, profiles
 			cold = false
 		}
 	}
-	start := after.Truncate(time.Hour)
-	if start.Before(after) {
-		start = start.Add(time.Hour)
-	}
+	start := hourStart(after, habits[0].zone) // the first recipient's clock; readingHour judges the others
 	if cold {
 		return workingHoursSlots(habits, start, count)
 	}
@@ -179,7 +176,7 @@ func (s *SendTimes) answer(addrs []string, engs map[string]*Engagement, profiles
 		at := start.Add(time.Duration(i) * time.Hour)
 		num, den := 0.0, 0.0
 		for r := range habits {
-			num += habits[r].rate * scores[r][HourOfWeek(at.In(habits[r].zone))]
+			num += habits[r].rate * scores[r][readingHour(at, habits[r].zone)]
 			den += habits[r].rate
 		}
 		score := num / den
@@ -194,6 +191,28 @@ func (s *SendTimes) answer(addrs []string, engs map[string]*Engagement, profiles
 		})
 	}
 	return out
+}
+
+// hourStart is the first instant at or after t on a whole hour of loc's clock: in a zone half an hour
+// off UTC, slots on UTC's hours would fall half past the recipient's.
+func hourStart(t time.Time, loc *time.Location) time.Time {
+	_, off := t.In(loc).Zone()
+	shift := time.Duration(off) * time.Second
+	start := t.Add(shift).Truncate(time.Hour).Add(-shift)
+	if start.Before(t) {
+		start = start.Add(time.Hour)
+	}
+	return start
+}
+
+// readingHour is the local hour-of-week whose readings a delivery at t is in time for: its own when t
+// is on loc's hour, else the next, so a slot half past is never credited with a read before it.
+func readingHour(t time.Time, loc *time.Location) int {
+	l := t.In(loc)
+	if l.Minute() != 0 || l.Second() != 0 || l.Nanosecond() != 0 {
+		l = l.Add(time.Hour)
+	}
+	return HourOfWeek(l)
 }
 
 // workingHoursSlots is the cold start, the Dynamics rule: the next hours that fall in 8:00-17:00,

@@ -46,6 +46,49 @@ func TestHabitKeepsLocalHourAcrossDaylightSaving(t *testing.T) {
 	}
 }
 
+// TestSlotsInZonesOffTheHour asks for recipients whose zone is half or three quarters of an hour off
+// UTC and who read at 20:20 their time: the slot is on their own hour and not after the read.
+func TestSlotsInZonesOffTheHour(t *testing.T) {
+	tests := []struct {
+		name     string
+		zones    []string // of the recipients, who all read at 20:20 local; the first sets the grid
+		wantZone string   // whose clock the best slot is judged on
+		want     string   // acceptable local times of the best slot
+	}{
+		{"Berlin", []string{"Europe/Berlin"}, "Europe/Berlin", "20:00"},
+		{"Kolkata", []string{"Asia/Kolkata"}, "Asia/Kolkata", "20:00"},
+		{"St. John's", []string{"America/St_Johns"}, "America/St_Johns", "20:00"},
+		{"Kathmandu", []string{"Asia/Kathmandu"}, "Asia/Kathmandu", "20:00"},
+		{"Adelaide", []string{"Australia/Adelaide"}, "Australia/Adelaide", "20:00"},
+		// The grid is Berlin's; the reader in St. John's is credited only with reads after the slot.
+		{"St. John's reader on Berlin's grid", []string{"Europe/Berlin", "America/St_Johns"}, "America/St_Johns", "19:30"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newHistStore()
+			var addrs []string
+			for i, name := range tc.zones {
+				loc := zone(t, name)
+				addr := fmt.Sprintf("r%d@fabrikam.example", i)
+				addrs = append(addrs, addr)
+				st.profiles[addr] = Profile{Location: loc, Source: SourceProfile}
+				if name == tc.wantZone {
+					st.habitually(addr, loc, 6, 10, 20)
+				}
+			}
+			loc := zone(t, tc.wantZone)
+			after := time.Date(2025, 3, 4, 11, 0, 0, 0, loc)
+			slots, err := service(t, st, 0).Recommend(context.Background(), "", addrs, after, 1, time.UTC)
+			if err != nil {
+				t.Fatalf("Recommend: %v", err)
+			}
+			if got := slots[0].At.In(loc).Format("15:04"); got != tc.want {
+				t.Errorf("best slot %s local (%s), want %s: on the grid and before the habitual read at 20:20", got, slots[0].Explanation, tc.want)
+			}
+		})
+	}
+}
+
 // TestKeepsTheSenderZoneOffTheHour asks for a recipient with no zone on record who reads like the
 // sender's colleagues in the sender's zone: no whole-hour offset explains them better, so none is
 // inferred.
