@@ -1,6 +1,9 @@
 package consent
 
-import "strings"
+import (
+	"path"
+	"strings"
+)
 
 // ReplaceAddress replaces, in any case, each occurrence of addr in text that stands alone with with,
 // and says how many it replaced. An occurrence inside a longer address is another person's and is
@@ -33,6 +36,20 @@ func ReplaceAddress(text, addr, with string) (string, int) {
 	}
 	b.WriteString(text[done:])
 	return b.String(), n
+}
+
+// ReplaceAddressInFileName is ReplaceAddress for a file name, whose extension would otherwise read as
+// more of the address's domain: in "Quote for ann@x.com.pdf" the address stands alone before ".pdf".
+func ReplaceAddressInFileName(name, addr, with string) (string, int) {
+	if out, n := ReplaceAddress(name, addr, with); n > 0 {
+		return out, n // found standing alone as it is ("Quote for ann@x.com", no extension)
+	}
+	ext := path.Ext(name)
+	if len(ext) < 2 || len(ext) > 9 || strings.ContainsAny(ext, "@/ ") {
+		return name, 0
+	}
+	base, n := ReplaceAddress(name[:len(name)-len(ext)], addr, with)
+	return base + ext, n
 }
 
 // alone says whether text[start:end] is not part of a longer address: no local-part character just

@@ -37,6 +37,30 @@ func TestReplaceAddress(t *testing.T) {
 	}
 }
 
+func TestReplaceAddressInFileName(t *testing.T) {
+	const ann = "ann@fabrikam.com"
+	tests := []struct {
+		name, file, want string
+		n                int
+	}{
+		{"before the extension", "Quote for " + ann + ".pdf", "Quote for X.pdf", 1},
+		{"a long extension", ann + ".docx", "X.docx", 1},
+		{"inside the name", ann + " - quote.pdf", "X - quote.pdf", 1},
+		{"no extension", "Quote for " + ann, "Quote for X", 1},
+		{"someone else's before the extension", "Quote for jo" + ann + ".pdf", "Quote for jo" + ann + ".pdf", 0},
+		{"a longer domain before the extension", ann + ".au.pdf", ann + ".au.pdf", 0},
+		{"not there", "Quote.pdf", "Quote.pdf", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, n := consent.ReplaceAddressInFileName(tt.file, ann, "X")
+			if got != tt.want || n != tt.n {
+				t.Errorf("ReplaceAddressInFileName(%q) = %q, %d; want %q, %d", tt.file, got, n, tt.want, tt.n)
+			}
+		})
+	}
+}
+
 // FuzzReplaceAddress checks that whatever the text, the replacement leaves no standalone occurrence
 // behind and changes nothing when it reports none.
 func FuzzReplaceAddress(f *testing.F) {

@@ -109,7 +109,7 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 			recipients += res.MatchedCount
 		}
 		texts, err := e.db.blankOut(ctx, email, [][2]string{{"messages", "html"}, {"messages", "subject"}, {"renders", "html"},
-			{"links", "url"}, {"events", "url"}})
+			{"links", "url"}, {"events", "url"}, {"attachments", "name"}})
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,11 @@ func (db *DB) blankOut(ctx context.Context, email string, fields [][2]string) (i
 		}
 		for _, doc := range docs {
 			text, _ := doc[field].(string)
-			text, k := consent.ReplaceAddress(text, email, erasedText)
+			replace := consent.ReplaceAddress
+			if cf == [2]string{"attachments", "name"} { // a file name: its extension is not more of the domain
+				replace = consent.ReplaceAddressInFileName
+			}
+			text, k := replace(text, email, erasedText)
 			if k == 0 {
 				continue // only inside a longer address: someone else's
 			}

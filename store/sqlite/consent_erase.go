@@ -137,7 +137,7 @@ type textColumn struct{ table, key, col string }
 // followedTexts are the followed tables' columns that may hold an address in free text.
 func followedTexts() []textColumn {
 	return []textColumn{{"messages", "id", "html"}, {"messages", "id", "subject"}, {"renders", "rowid", "html"},
-		{"links", "rowid", "url"}, {"events", "seq", "url"}}
+		{"links", "rowid", "url"}, {"events", "seq", "url"}, {"attachments", "id", "name"}}
 }
 
 // blankOut replaces the address, in any case, in every message, render, link and event text holding
@@ -168,7 +168,11 @@ func blankOut(ctx context.Context, tx *sql.Tx, email string, columns []textColum
 			return n, fmt.Errorf("find %s.%s: %w", c.table, c.col, err)
 		}
 		for _, h := range hits {
-			text, k := consent.ReplaceAddress(h.text, email, erasedText)
+			replace := consent.ReplaceAddress
+			if c.table == "attachments" && c.col == "name" { // a file name: its extension is not more of the domain
+				replace = consent.ReplaceAddressInFileName
+			}
+			text, k := replace(h.text, email, erasedText)
 			if k == 0 {
 				continue // only inside a longer address: someone else's
 			}

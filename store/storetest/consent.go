@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/followed"
 )
@@ -210,6 +211,13 @@ func runConsent(t *testing.T, open func(t *testing.T) Stores) {
 		other := message("o", "rep@contoso.com", "Other", t0, true, "bob@fabrikam.com")
 		other.HTML = "<p>Ask joann@fabrikam.com</p>"
 		mustCreate(t, st.Followed, indiv, alone, other)
+		// A file named for its recipient, and one named for someone else.
+		for _, a := range []attachments.Attachment{attachment("f1", "i", "Quote for "+ann+".pdf", true),
+			attachment("f2", "o", "Quote for joann@fabrikam.com.pdf", true)} {
+			if _, err := st.Attachments.AddAttachment(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if _, err := st.Followed.RecordEvents(ctx, []followed.Event{
 			event("e1", "i", followed.Opened, t0, 0, -1), event("e2", "i", followed.Opened, t0, 1, -1),
 			event("e3", "s", followed.Opened, t0, followed.Shared, -1), event("e4", "o", followed.Opened, t0, 0, -1),
@@ -245,6 +253,11 @@ func runConsent(t *testing.T, open func(t *testing.T) Stores) {
 		}
 		if o, _ := st.Followed.Message(ctx, "o"); o.HTML != other.HTML {
 			t.Fatalf("another person's address was blanked: %q", o.HTML)
+		}
+		for id, want := range map[string]string{"f1": "Quote for [erased].pdf", "f2": "Quote for joann@fabrikam.com.pdf"} {
+			if a, err := st.Attachments.Attachment(ctx, id); err != nil || a.Name != want {
+				t.Fatalf("attachment %s after forget: %q, %v; want %q", id, a.Name, err, want)
+			}
 		}
 		if evs, _ := st.Followed.Events(ctx, followed.EventQuery{MessageID: "i", Limit: 10}); len(evs) != 1 || evs[0].ID != "e2" {
 			t.Fatalf("bob's events lost or ann's kept: %+v", evs)
