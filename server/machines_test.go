@@ -416,3 +416,41 @@ func TestPrefetchSweep(t *testing.T) {
 		}
 	}
 }
+
+// The client's address comes through a trusted proxy as proxies write it: with a port (Azure
+// Application Gateway), or on a header line of its own (HAProxy's option forwardfor), where only the
+// last line is the proxy's word. Apple's proxy range then labels an open as Apple's.
+func TestForwardedForAsProxiesWriteIt(t *testing.T) {
+	const agent = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+	tests := []struct {
+		name  string
+		lines []string // X-Forwarded-For header lines, in order
+		want  string
+	}{
+		{"an address", []string{"17.58.101.12"}, "machine/APPLE_PRIVACY_PROXY/apple-proxy-range"},
+		{"an address and port", []string{"17.58.101.12:5555"}, "machine/APPLE_PRIVACY_PROXY/apple-proxy-range"},
+		{"a bracketed IPv6 address and port", []string{"[::ffff:17.58.101.12]:443"}, "machine/APPLE_PRIVACY_PROXY/apple-proxy-range"},
+		{"the proxy's own line after the client's claim", []string{"17.58.101.12", "203.0.113.50"}, "human"},
+		{"the client's claim on a line before the proxy's", []string{"203.0.113.50", "17.58.101.12"}, "machine/APPLE_PRIVACY_PROXY/apple-proxy-range"},
+	}
+	e := startLabelled(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := e.follow(t, "ann@fabrikam.com")
+			req, _ := http.NewRequest("GET", strings.ReplaceAll(m.pixels[0], "&amp;", "&"), nil)
+			req.Header.Set("User-Agent", agent)
+			for _, l := range tc.lines {
+				req.Header.Add("X-Forwarded-For", l)
+			}
+			res, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			edges := e.read(t, m.id).Message.Interactions.Edges
+			if len(edges) != 1 || edges[0].Node.label() != tc.want {
+				t.Fatalf("interactions %+v, want one labelled %s", edges, tc.want)
+			}
+		})
+	}
+}

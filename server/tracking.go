@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -107,9 +108,10 @@ func (s *Server) clientIP(r *http.Request) string {
 	if !s.trusted(net.ParseIP(host)) {
 		return host
 	}
-	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	// Every line counts (a proxy may add its own rather than append to the client's), in order.
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip := net.ParseIP(strings.TrimSpace(hops[i]))
+		ip := forwardedIP(strings.TrimSpace(hops[i]))
 		if ip == nil {
 			break
 		}
@@ -119,6 +121,18 @@ func (s *Server) clientIP(r *http.Request) string {
 		host = ip.String()
 	}
 	return host
+}
+
+// forwardedIP reads one X-Forwarded-For entry: an address, or an address with a port as some proxies
+// write it ("203.0.113.7:5555", "[2001:db8::1]:443"); nil when it is neither.
+func forwardedIP(entry string) net.IP {
+	if ip := net.ParseIP(entry); ip != nil {
+		return ip
+	}
+	if ap, err := netip.ParseAddrPort(entry); err == nil {
+		return net.IP(ap.Addr().Unmap().AsSlice())
+	}
+	return nil
 }
 
 func (s *Server) trusted(ip net.IP) bool {
