@@ -52,7 +52,9 @@ type EarlyOpen struct {
 	Event  Event
 	SentAt time.Time // the delivery's send time, else the message's creation
 	// LastActivity is the latest event of the same message and recipient after this open that is not
-	// labelled machine (a person's, or a person behind a proxy); zero when there is none.
+	// labelled machine (a person's, or a person behind a proxy), auto-replies and bounces aside (their
+	// mail system's, not theirs); the open's own time when they acted before it other than by opening
+	// (they clicked, then loaded the images); zero when there is none.
 	LastActivity time.Time
 }
 

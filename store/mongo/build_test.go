@@ -65,6 +65,7 @@ func TestBuildersGolden(t *testing.T) {
 		{"erase-events", ownEvents("m1", 2)},
 		{"early-opens-page", personOpensAfter(at.UnixMilli(), "e1", at.Add(10*time.Minute).UnixMilli())},
 		{"early-opens-later-activity", laterActivity("m1", 0, at.UnixMilli(), "e1")},
+		{"early-opens-earlier-action", earlierAction("m1", 0, at.UnixMilli(), "e1")},
 		{"alerts-watch-inserts", alertInsertsPipeline()},
 		{"alerts-unannounced-first-opens", unannouncedFirstOpensPipeline(at.Add(-24*time.Hour).UnixMilli(), 500)},
 		{"inbound-enqueue", enqueueUpdate(inbound.Item{ID: "n1", Kind: inbound.ItemMessage, Mailbox: "rep@contoso.com", GraphID: "AAMk1", EnqueuedAt: at})},

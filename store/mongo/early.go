@@ -30,16 +30,35 @@ func personOpensAfter(afterAt int64, afterID string, before int64) bson.D {
 	}
 }
 
+// notTheirs are event kinds their mail system writes, not the recipient: no sign of a person.
+var notTheirs = bson.A{string(followed.AutoReplied), string(followed.Bounced)}
+
 // laterActivity selects the events of one recipient of one message after (at, id) that are not a
-// machine's; ids order events made in the same millisecond.
+// machine's, nor their mail system's; ids order events made in the same millisecond.
 func laterActivity(messageID string, recipient int, at int64, id string) bson.D {
 	return bson.D{
 		{Key: "message_id", Value: messageID},
 		{Key: "recipient", Value: recipient},
 		{Key: "machine", Value: int64(0)},
+		{Key: "kind", Value: bson.D{{Key: "$nin", Value: notTheirs}}},
 		{Key: "$or", Value: bson.A{
 			bson.D{{Key: "at", Value: bson.D{{Key: "$gt", Value: at}}}},
 			bson.D{{Key: "at", Value: at}, {Key: "id", Value: bson.D{{Key: "$gt", Value: id}}}},
+		}},
+	}
+}
+
+// earlierAction selects the same recipient's actions other than opens, not a machine's nor their mail
+// system's, before (at, id): a click before the images loaded.
+func earlierAction(messageID string, recipient int, at int64, id string) bson.D {
+	return bson.D{
+		{Key: "message_id", Value: messageID},
+		{Key: "recipient", Value: recipient},
+		{Key: "machine", Value: int64(0)},
+		{Key: "kind", Value: bson.D{{Key: "$nin", Value: append(bson.A{string(followed.Opened)}, notTheirs...)}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: at}}}},
+			bson.D{{Key: "at", Value: at}, {Key: "id", Value: bson.D{{Key: "$lt", Value: id}}}},
 		}},
 	}
 }
@@ -80,6 +99,15 @@ func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]foll
 			latest, err := db.extreme(ctx, "events", laterActivity(c.MessageID, c.Recipient, c.At, c.ID), -1)
 			if err != nil {
 				return nil, fail("early opens: later activity", err)
+			}
+			if latest == nil {
+				acted, err := db.extreme(ctx, "events", earlierAction(c.MessageID, c.Recipient, c.At, c.ID), -1)
+				if err != nil {
+					return nil, fail("early opens: earlier activity", err)
+				}
+				if acted != nil {
+					latest = &c.At // they acted before the open: activity at its own time
+				}
 			}
 			o.LastActivity = fromMillis(latest)
 			if out = append(out, o); len(out) == q.Limit {

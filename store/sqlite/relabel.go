@@ -277,7 +277,8 @@ func (db *DB) SentTimes(ctx context.Context, messageIDs []string) (map[string]ti
 }
 
 // EarlyOpens implements followed.LabelStore: the events since the cursor in time order (events_at),
-// of which it keeps a person's opens.
+// of which it keeps a person's opens. An action of the recipient's before the open (a click, then the
+// images loaded) counts as activity at the open's own time.
 func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]followed.EarlyOpen, error) {
 	if q.Limit <= 0 || q.Within < 0 {
 		return nil, fmt.Errorf("sqlite: early opens: %w: limit %d, within %s", followed.ErrBadInput, q.Limit, q.Within)
@@ -289,8 +290,9 @@ func (db *DB) EarlyOpens(ctx context.Context, q followed.EarlyOpenQuery) ([]foll
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT e.id, e.message_id, e.at, e.recipient, e.link, e.url, e.ip, e.user_agent,
 			e.method, e.device_type, e.device_os, e.device_client, coalesce(j.sent_at, m.created_at),
-			(SELECT max(l.at) FROM events l WHERE l.seq IN `+eventsOf("e.message_id", "(at, id) > (e.at, e.id)")+`
-				AND l.recipient = e.recipient AND l.machine = 0)
+			(SELECT max(CASE WHEN (l.at, l.id) > (e.at, e.id) THEN l.at ELSE e.at END) FROM events l
+				WHERE l.seq IN `+eventsOf("e.message_id", "")+` AND l.recipient = e.recipient AND l.machine = 0
+				AND l.kind NOT IN ('AUTO_REPLIED', 'BOUNCED') AND ((l.at, l.id) > (e.at, e.id) OR l.kind != 'OPENED'))
 		FROM events e INDEXED BY events_at
 		JOIN messages m ON m.id = e.message_id
 		LEFT JOIN delivery_jobs j ON j.message_id = e.message_id

@@ -184,7 +184,8 @@ func runRelabel(t *testing.T, open func(t *testing.T) Stores) {
 		sec := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Second) }
 		// m1 was created at t0 and never sent through delivery; m2 created at t0, sent 90 minutes later.
 		mustCreate(t, s, message("m1", "rep@contoso.com", "A", t0, true, "a@x.com", "b@y.com"),
-			message("m2", "rep@contoso.com", "B", t0, true, "c@z.com"))
+			message("m2", "rep@contoso.com", "B", t0, true, "c@z.com"),
+			message("m3", "rep@contoso.com", "C", t0, true, "d@w.com", "e@w.com"))
 		sendJob(t, st.Delivery, "m2", min(90))
 		proxied := event("proxied", "m1", followed.Opened, sec(4), 1, -1)
 		proxied.Reason, proxied.Rule = "PROXIED", "gmail-image-proxy"
@@ -200,6 +201,9 @@ func runRelabel(t *testing.T, open func(t *testing.T) Stores) {
 			event("a-late", "m1", followed.Opened, sec(120), 0, -1),
 			event("c-created", "m2", followed.Opened, sec(6), 0, -1), // early for the creation, not for the send
 			event("c-sent", "m2", followed.Opened, min(90).Add(8*time.Second), 0, -1),
+			// d's mail system answered for them (away): no sign of d; e clicked, then the images loaded.
+			event("d-early", "m3", followed.Opened, sec(7), 0, -1), event("d-away", "m3", followed.AutoReplied, sec(20), 0, -1),
+			event("e-click", "m3", followed.LinkClicked, sec(2), 1, 0), event("e-early", "m3", followed.Opened, sec(8), 1, -1),
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -220,12 +224,13 @@ func runRelabel(t *testing.T, open func(t *testing.T) Stores) {
 			}
 			return out
 		}
-		want := "a-early@5s sent 0s later 2m0s ip 192.0.2.1; b-early@9s sent 0s later - ip 192.0.2.1; c-sent@1h30m8s sent 1h30m0s later - ip 192.0.2.1; "
+		want := "a-early@5s sent 0s later 2m0s ip 192.0.2.1; d-early@7s sent 0s later - ip 192.0.2.1; e-early@8s sent 0s later 8s ip 192.0.2.1; " +
+			"b-early@9s sent 0s later - ip 192.0.2.1; c-sent@1h30m8s sent 1h30m0s later - ip 192.0.2.1; "
 		if g := got(q); g != want {
 			t.Fatalf("early opens\n got %s\nwant %s", g, want)
 		}
 		q.Limit = 1
-		q.After = &followed.Cursor{At: sec(5), ID: "a-early"}
+		q.After = &followed.Cursor{At: sec(8), ID: "e-early"}
 		if g := got(q); g != "b-early@9s sent 0s later - ip 192.0.2.1; " {
 			t.Fatalf("page after a-early: %s", g)
 		}
@@ -237,7 +242,8 @@ func runRelabel(t *testing.T, open func(t *testing.T) Stores) {
 			t.Fatal(err)
 		}
 		q.Before, q.Limit = min(200), 100
-		if g := got(q); g != "b-early@9s sent 0s later - ip 192.0.2.1; c-sent@1h30m8s sent 1h30m0s later - ip 192.0.2.1; " {
+		if g := got(q); g != "d-early@7s sent 0s later - ip 192.0.2.1; e-early@8s sent 0s later 8s ip 192.0.2.1; "+
+			"b-early@9s sent 0s later - ip 192.0.2.1; c-sent@1h30m8s sent 1h30m0s later - ip 192.0.2.1; " {
 			t.Fatalf("after relabelling a-early: %s", g)
 		}
 		if _, err := ls.EarlyOpens(ctx, followed.EarlyOpenQuery{Before: min(200), Within: time.Second}); !errors.Is(err, followed.ErrBadInput) {
