@@ -93,12 +93,26 @@ func (c *Classifier) honeypot(r *Rules, h *Hit, now time.Time) (Label, []Relabel
 	return lbl, relabels
 }
 
+// sendTimeSlack is how long before its recorded send time a hit may still have followed the send:
+// delivery records the time once the mail is out, and a gateway's scanner can be faster than that.
+// A hit earlier than this says the send time is wrong (another instance's clock, a send recorded
+// late), so the send-time rules do not judge it.
+const sendTimeSlack = 30 * time.Second
+
+// sinceSent is how long after its message was sent a hit came, and false when the send time is
+// unknown or not to be believed for it.
+func sinceSent(h *Hit) (time.Duration, bool) {
+	if h.SentAt.IsZero() {
+		return 0, false
+	}
+	d := h.At.Sub(h.SentAt)
+	return d, d >= -sendTimeSlack
+}
+
 // clickedTooSoon reports whether a click came within the scanning window after sending.
 func clickedTooSoon(r *Rules, h *Hit) bool {
-	if h.SentAt.IsZero() {
-		return false
-	}
-	return h.At.Sub(h.SentAt) <= r.clickAfterSend
+	d, ok := sinceSent(h)
+	return ok && d <= r.clickAfterSend
 }
 
 // Prefetch decides after the fact whether an open was a prefetch: it came within seconds of
@@ -106,10 +120,10 @@ func clickedTooSoon(r *Rules, h *Hit) bool {
 // labelled human or PROXIED) followed it. Call it once the recipient has had time to act.
 func (c *Classifier) Prefetch(open Hit, later []Hit) (Label, bool) {
 	r := c.rules.Load()
-	if open.Kind != Open || open.SentAt.IsZero() || open.At.IsZero() {
+	if open.Kind != Open || open.At.IsZero() {
 		return Label{}, false
 	}
-	if open.At.Sub(open.SentAt) > r.prefetchAfterSend {
+	if d, ok := sinceSent(&open); !ok || d > r.prefetchAfterSend {
 		return Label{}, false
 	}
 	if !r.staticLabel(&open).Human() {

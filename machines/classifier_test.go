@@ -62,6 +62,8 @@ func TestClassifierSequences(t *testing.T) {
 		{"click at the window edge is a scanner", []step{{hit: click("c1", "a", 10*time.Second), want: scanner(RuleClickAfterSend)}}},
 		{"click just after the window is a person", []step{{hit: click("c1", "a", 10*time.Second+time.Millisecond), want: Label{}}}},
 		{"click before the send time (clock skew) is a scanner", []step{{hit: click("c1", "a", -time.Second), want: scanner(RuleClickAfterSend)}}},
+		{"click as long before the send time as it may be recorded late is a scanner", []step{{hit: click("c1", "a", -30*time.Second), want: scanner(RuleClickAfterSend)}}},
+		{"click minutes before the send time: the send time is wrong", []step{{hit: click("c1", "a", -2*time.Minute), want: Label{}}}},
 		{"send time unknown", []step{{hit: noSent, want: Label{}}}},
 		{"early open is not judged on arrival", []step{{hit: open("o1", time.Second), want: Label{}}}},
 		{"two links within the burst window", []step{
@@ -166,6 +168,8 @@ func TestPrefetch(t *testing.T) {
 		{"a click in the same millisecond", open("o1", 5*time.Second), []Hit{click("c1", "a", 5*time.Second)}, false},
 		{"only earlier activity", open("o1", 5*time.Second), []Hit{open("o0", 2*time.Second)}, true},
 		{"send time unknown", noSent, nil, false},
+		{"just before the send time", open("o1", -5*time.Second), nil, true},
+		{"minutes before the send time: the send time is wrong", open("o1", -10*time.Minute), nil, false},
 		{"a static rule already explains it", mpp, nil, false},
 		{"not an open", click("c1", "a", 5*time.Second), nil, false},
 	}
