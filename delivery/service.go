@@ -33,8 +33,12 @@ type Options struct {
 	// Gate says which recipients' mail bounced (reason followed.ReasonSuppressedBounce): delivery
 	// refuses to send to them until an admin lifts the suppression. Nil checks nothing.
 	Gate followed.Gate
-	Now  func() time.Time
-	Log  *slog.Logger
+	// OnSend, when set, hears of a message as a try hands its first render to the mailer, so that the
+	// tracking hits that follow at once (a gateway's scanner) are judged from the real send time, not
+	// the message's creation hours before a scheduled send.
+	OnSend func(messageID string, at time.Time)
+	Now    func() time.Time
+	Log    *slog.Logger
 }
 
 // Service sends messages now or later and answers where each stands.

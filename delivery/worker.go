@@ -156,6 +156,7 @@ func (s *Service) sendRenders(ctx context.Context, j Job, m followed.Message, fr
 	for _, r := range done {
 		byRender[r.Render] = r
 	}
+	announced := false
 	for _, r := range m.Renders {
 		rec, ok := byRender[r.Index]
 		if ok && !rec.SentAt.IsZero() {
@@ -189,6 +190,10 @@ func (s *Service) sendRenders(ctx context.Context, j Job, m followed.Message, fr
 				}
 				continue
 			}
+		}
+		if !announced && s.opts.OnSend != nil {
+			announced = true
+			s.opts.OnSend(m.ID, s.now())
 		}
 		if err := s.mailer.SendDraft(ctx, from, rec.DraftID); err != nil {
 			return err

@@ -308,6 +308,12 @@ func relabelOf(id string, lbl machines.Label) Relabel {
 	return Relabel{EventID: id, Reason: string(lbl.Reason), Rule: lbl.Rule}
 }
 
+// Sent tells the labeller that a message is being sent at, as delivery hands it to the mailer: the
+// hits that follow at once are judged from it, not from the creation time its id carries.
+func (l *Labeller) Sent(messageID string, at time.Time) {
+	l.sent.Add(messageID, sentEntry{at: at.UTC(), checked: l.now()})
+}
+
 // Warm loads the send times of messageIDs into the cache now, for callers that know which messages
 // are about to be hit (and for tests).
 func (l *Labeller) Warm(ctx context.Context, messageIDs ...string) error {

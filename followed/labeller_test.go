@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engage-email/engage/auth"
 	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/machines"
@@ -296,6 +297,30 @@ func TestLabellerUsesTheDeliverySendTime(t *testing.T) {
 	}
 	if ev := click(l, "203.0.113.2"); ev.Rule != machines.RuleClickAfterSend {
 		t.Fatalf("seconds after the delivery's send: %s, want click-after-send", label(ev))
+	}
+}
+
+// TestLabellerHearsOfTheSend: delivery tells the labeller as it sends, so a scanner's first click on a
+// message created hours before its (scheduled) send is judged from the send, before any cache lookup.
+func TestLabellerHearsOfTheSend(t *testing.T) {
+	ctx := context.Background()
+	db := sqlite.OpenTemp(t)
+	devices, err := followed.NewDeviceParser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := storedMessage(t, db, time.Now().Add(-2*time.Hour))
+	l := newLabeller(t, db) // not run: nothing fills its cache from the store
+	sends := delivery.New(db, db, delivery.NewOutbox(db, time.Now), delivery.Options{OnSend: l.Sent})
+	if j, err := sends.Send(ctx, auth.Identity{Email: "rep@contoso.com"}, id, time.Time{}); err != nil || j.Status != delivery.StatusSent {
+		t.Fatalf("send: %+v, %v", j, err)
+	}
+	h := followed.Hit{Token: followed.Token{Kind: followed.TokenClick, MessageID: id, Link: 0, URL: "https://example.com/a"},
+		At: time.Now().Add(3 * time.Second), IP: "203.0.113.1", UserAgent: chromeAgent, Method: "GET"}
+	ev := h.Event(devices)
+	l.Settle(ctx, l.Label(h, &ev))
+	if ev.Rule != machines.RuleClickAfterSend {
+		t.Fatalf("a click seconds after the send: %s, want click-after-send", label(ev))
 	}
 }
 

@@ -139,7 +139,11 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if err != nil {
 		return err
 	}
-	sends, waitSends := startDelivery(ctx, cfg.Instance, db, md, files, consents, log)
+	labels, err := startMachines(ctx, cfg, db, recorder, log)
+	if err != nil {
+		return err
+	}
+	sends, waitSends := startDelivery(ctx, cfg.Instance, db, md, files, consents, labels, log)
 	defer after(waitSends)()
 	// Tenant mode: colleagues' time zones from their mailbox settings, for send-time recommendations.
 	waitZones, err := startMailboxZones(ctx, cfg, db, md, log)
@@ -151,10 +155,6 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	svc.SetOptOutLinks(cfg.OptOutLinks)
 	feeds, optOuts, waitFeed := startFeed(ctx, cfg, db, recorder, consents, alertSvc, log)
 	defer after(waitFeed)()
-	labels, err := startMachines(ctx, cfg, db, recorder, log)
-	if err != nil {
-		return err
-	}
 	srv, err := server.New(server.Options{
 		BodyLimit:      cfg.BodyLimit,
 		UploadLimit:    cfg.MaxAttachmentBytes + uploadSlack,

@@ -50,8 +50,12 @@ func newMode(ctx context.Context, cfg config, db backend, httpClient *http.Clien
 // startDelivery runs the send worker until ctx ends, attaching files from the attachment store; the
 // returned wait lets a send under way finish before the store closes.
 func startDelivery(ctx context.Context, instance string, db backend, m mode, files delivery.Files, gate followed.Gate,
-	log *slog.Logger) (*delivery.Service, func()) {
-	sends := delivery.New(db, db, m.mailer, delivery.Options{Instance: instance, Files: files, Gate: gate, Log: log})
+	labels *followed.Labeller, log *slog.Logger) (*delivery.Service, func()) {
+	opts := delivery.Options{Instance: instance, Files: files, Gate: gate, Log: log}
+	if labels != nil {
+		opts.OnSend = labels.Sent
+	}
+	sends := delivery.New(db, db, m.mailer, opts)
 	done := make(chan struct{})
 	go func() { defer close(done); sends.Run(ctx) }()
 	return sends, func() { <-done }
