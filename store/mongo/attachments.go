@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
@@ -48,17 +49,26 @@ func (db *DB) sendStarted(ctx context.Context, messageID string) (bool, error) {
 	return n > 0, err
 }
 
+// guardMessage writes the message's guard inside the caller's transaction, so that it conflicts with
+// any other transaction that does while checking or changing the message's send (found: the message exists).
+func (db *DB) guardMessage(ctx context.Context, messageID string) (found bool, err error) {
+	res, err := db.c("messages").UpdateOne(ctx, bson.D{{Key: "id", Value: messageID}}, bumpGuard())
+	if err != nil {
+		return false, fmt.Errorf("guard message %s: %w", messageID, err)
+	}
+	return res.MatchedCount > 0, nil
+}
+
 // AddAttachment implements attachments.Store: the send check, the next index and the insert are one
-// snapshot transaction (two adds to one message conflict on the unique (message_id, idx) and one
-// retries). Reads do not lock in MongoDB, so a send claimed in the instant between the check and the
-// commit is not seen: a window the embedded store's single writer does not have.
+// snapshot transaction that also writes the message's guard, as a claim of its job does, so an add
+// and a claim never both commit (two adds conflict too, and one retries).
 func (db *DB) AddAttachment(ctx context.Context, a attachments.Attachment) (attachments.Attachment, error) {
 	err := db.tx(ctx, "add attachment "+a.ID, func(ctx context.Context) error {
-		n, err := db.c("messages").CountDocuments(ctx, bson.D{{Key: "id", Value: a.MessageID}})
+		found, err := db.guardMessage(ctx, a.MessageID)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if !found {
 			return followed.ErrNotFound
 		}
 		started, err := db.sendStarted(ctx, a.MessageID)
@@ -123,7 +133,8 @@ func (db *DB) Attachments(ctx context.Context, messageID string) ([]attachments.
 	return out, nil
 }
 
-// RemoveAttachment implements attachments.Store.
+// RemoveAttachment implements attachments.Store, writing the message's guard so that a claim of its
+// job and the removal never both commit.
 func (db *DB) RemoveAttachment(ctx context.Context, id string) error {
 	return db.tx(ctx, "remove attachment "+id, func(ctx context.Context) error {
 		var x attachmentDoc
@@ -132,6 +143,9 @@ func (db *DB) RemoveAttachment(ctx context.Context, id string) error {
 			return followed.ErrNotFound
 		}
 		if err != nil {
+			return err
+		}
+		if _, err := db.guardMessage(ctx, x.MessageID); err != nil {
 			return err
 		}
 		started, err := db.sendStarted(ctx, x.MessageID)

@@ -22,6 +22,34 @@ func idFilter(id any) bson.D { return d{{Key: "_id", Value: id}} }
 
 func incSeq(n int) bson.D { return d{{Key: "$inc", Value: d{{Key: "seq", Value: int64(n)}}}} }
 
+// guardField is a message field written only to make transactions conflict: snapshot reads never
+// block writers, so a check of a message's send or tracking state and a change to that state, on
+// other documents, could both commit unless both also write this one document.
+const guardField = "guard"
+
+// bumpGuard writes a message's guard (a real change, so the server records a write that conflicts).
+func bumpGuard() bson.D { return d{{Key: "$inc", Value: d{{Key: guardField, Value: int64(1)}}}} }
+
+// writeOnly are the fields of a collection kept only for write conflicts, left out of exports because
+// the embedded store has no columns for them and needs none.
+var writeOnly = map[string][]string{"messages": {guardField}}
+
+// exportProjection leaves out of a table's export what the embedded store would have no column for.
+func exportProjection(table string) bson.D {
+	p := d{{Key: "_id", Value: 0}}
+	for _, f := range writeOnly[table] {
+		p = append(p, e{Key: f, Value: 0})
+	}
+	return p
+}
+
+// rendersUpdate sets what new renders change on their message and writes its guard, so the update is a
+// write that a concurrent claim of the message's job conflicts with even when nothing else changes.
+func rendersUpdate(m followed.Message, warnings string) bson.D {
+	return append(d{{Key: "$set", Value: d{{Key: "following", Value: b2i(m.Following)},
+		{Key: "not_followed_reason", Value: m.NotFollowedReason}, {Key: "warnings", Value: warnings}}}}, bumpGuard()...)
+}
+
 // newestFirst pages a listing ordered by (field DESC, id DESC) after a cursor.
 func newestFirst(field string, c *followed.Cursor) bson.D {
 	at := c.At.UnixMilli()
@@ -373,6 +401,12 @@ func dueJobs(now time.Time) bson.D {
 		d{{Key: "status", Value: "SCHEDULED"}, {Key: "due_at", Value: d{{Key: "$lte", Value: n}}}},
 		d{{Key: "status", Value: "SENDING"}, {Key: "lease_until", Value: d{{Key: "$lte", Value: n}}}},
 	}}}
+}
+
+// jobClaim leases a due job to instance until until, marking it SENDING and counting the attempt.
+func jobClaim(instance string, until time.Time) bson.D {
+	return append(claimUpdate(instance, until, e{Key: "status", Value: "SENDING"}),
+		e{Key: "$inc", Value: d{{Key: "attempts", Value: 1}}})
 }
 
 // latestPreferencesPipeline picks, per target, the entry with the highest seq.

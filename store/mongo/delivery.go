@@ -129,21 +129,35 @@ func (db *DB) RescheduleJob(ctx context.Context, messageID string, at, now time.
 	})
 }
 
-// ClaimDueJobs implements delivery.Store with one FindOneAndUpdate per job, whose filter (due, or a
-// lease run out) is re-checked by the server as it takes the lease: a job goes to one claimer.
+// ClaimDueJobs implements delivery.Store with one transaction per job: a FindOneAndUpdate whose
+// filter (due, or a lease run out) the server checks as it takes the lease, so a job goes to one
+// claimer, and a write of the message's guard, so a change that checked the send had not started
+// (renders, attachments, an Outlook send) and the claim never both commit.
 func (db *DB) ClaimDueJobs(ctx context.Context, instance string, now time.Time, lease time.Duration, limit int) ([]delivery.Job, error) {
 	var out []delivery.Job
 	opts := options.FindOneAndUpdate().SetReturnDocument(options.After)
-	update := append(claimUpdate(instance, now.Add(lease), bson.E{Key: "status", Value: string(delivery.StatusSending)}),
-		bson.E{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}})
+	update := jobClaim(instance, now.Add(lease))
 	for len(out) < limit {
 		var x jobDoc
-		err := db.c("delivery_jobs").FindOneAndUpdate(ctx, dueJobs(now), update, opts).Decode(&x)
-		if errors.Is(err, mdb.ErrNoDocuments) {
-			break
-		}
+		found := false
+		err := db.tx(ctx, "claim jobs", func(ctx context.Context) error {
+			x, found = jobDoc{}, false
+			err := db.c("delivery_jobs").FindOneAndUpdate(ctx, dueJobs(now), update, opts).Decode(&x)
+			if errors.Is(err, mdb.ErrNoDocuments) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found = true
+			_, err = db.guardMessage(ctx, x.MessageID)
+			return err
+		})
 		if err != nil {
-			return nil, fail("claim jobs", err)
+			return nil, err
+		}
+		if !found {
+			break
 		}
 		out = append(out, x.job())
 	}

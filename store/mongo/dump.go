@@ -46,12 +46,13 @@ func keyOf(table string) ([]string, error) {
 	return nil, fmt.Errorf("mongo: no table %q", table)
 }
 
-// Export implements store.Dumper: numbers come out as int64 or float64, as the embedded store gives them.
+// Export implements store.Dumper: numbers come out as int64 or float64, as the embedded store gives
+// them, and write-only guard fields stay behind, so the rows import into the embedded store's tables.
 func (db *DB) Export(ctx context.Context, table string, fn func(store.Row) error) error {
 	if _, err := keyOf(table); err != nil {
 		return err
 	}
-	cur, err := db.c(table).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}}))
+	cur, err := db.c(table).Find(ctx, bson.D{}, options.Find().SetProjection(exportProjection(table)))
 	if err != nil {
 		return fail("export "+table, err)
 	}

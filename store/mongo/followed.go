@@ -187,14 +187,14 @@ func (db *DB) Renders(ctx context.Context, messageID string) ([]followed.Render,
 }
 
 // UpdateRenders implements followed.Store: renders are replaced whole; a link keeps its clicks while
-// its URL is unchanged; links beyond the new list go.
+// its URL is unchanged; links beyond the new list go; the message's guard is written, as a claim of its
+// job does, so the send check and a claim never both commit.
 func (db *DB) UpdateRenders(ctx context.Context, m followed.Message) error {
 	warnings, err := json.Marshal(nonNil(m.Warnings))
 	if err != nil {
 		return fmt.Errorf("mongo: update renders of %s: %w", m.ID, err)
 	}
 	return db.tx(ctx, "update renders of "+m.ID, func(ctx context.Context) error {
-		// As for attachments: a send claimed between this read and the commit is not seen.
 		started, err := db.sendStarted(ctx, m.ID)
 		if err != nil {
 			return err
@@ -202,9 +202,9 @@ func (db *DB) UpdateRenders(ctx context.Context, m followed.Message) error {
 		if started {
 			return followed.ErrSendStarted
 		}
-		res, err := db.c("messages").UpdateOne(ctx, bson.D{{Key: "id", Value: m.ID}}, bson.D{{Key: "$set", Value: bson.D{
-			{Key: "following", Value: b2i(m.Following)}, {Key: "not_followed_reason", Value: m.NotFollowedReason},
-			{Key: "warnings", Value: string(warnings)}}}})
+		// The guard makes this a write even when nothing else changes, so a claim of the job committed
+		// after the read above conflicts with it and the retry sees the send started.
+		res, err := db.c("messages").UpdateOne(ctx, bson.D{{Key: "id", Value: m.ID}}, rendersUpdate(m, string(warnings)))
 		if err != nil {
 			return err
 		}
