@@ -65,7 +65,8 @@ func (db *DB) placements(ctx context.Context, email string) ([]placement, error)
 
 // ForgetRecipient implements consent.Eraser as the embedded store does, in one transaction: the
 // address's events, audience rows and individual render go; its recipient rows are anonymised; the
-// address is blanked out of every text that holds it. Counters stay: they are sums.
+// address is blanked out of every text that holds it; each message's guard is written, so an event
+// recorded meanwhile conflicts. Counters stay: they are sums.
 func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]consent.Count, error) {
 	var counts []consent.Count
 	err := e.db.tx(ctx, "forget recipient", func(ctx context.Context) error {
@@ -75,6 +76,12 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 		}
 		var events, audience, renders, recipients int64
 		for _, p := range ps {
+			// RecordEvents writes the counters of every message it records a tracking event for, after
+			// reading untracked: writing the message here too makes the two conflict, so an event read
+			// as still tracked cannot commit beside the erasure.
+			if _, err := e.db.guardMessage(ctx, p.message); err != nil {
+				return err
+			}
 			if p.attached {
 				res, err := e.db.c("events").DeleteMany(ctx, ownEvents(p.message, p.idx))
 				if err != nil {

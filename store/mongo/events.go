@@ -170,6 +170,9 @@ func (db *DB) recordEvents(ctx context.Context, evs []followed.Event) ([]followe
 		}
 		firsts = append(firsts, fo)
 	}
+	// Every message with a fresh tracking event has a counter that moves, a real write: an erasure or a
+	// withdrawal of consent writes the message's guard, so one that committed after the untracked read
+	// above makes this transaction conflict and retry, and then see it.
 	models := make([]mdb.WriteModel, 0, len(tally.Messages))
 	for _, dl := range tally.Messages {
 		models = append(models, mdb.NewUpdateOneModel().SetFilter(bson.D{{Key: "id", Value: dl.MessageID}}).SetUpdate(counterUpdate(deltaOf(dl))))

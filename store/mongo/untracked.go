@@ -32,7 +32,8 @@ func recipientsOf(target string) bson.D {
 }
 
 // stopTracking marks, inside the caller's transaction, every message sent to e's target so that its
-// events for that recipient (all of them for a shared render) are no longer recorded.
+// events for that recipient (all of them for a shared render) are no longer recorded, and writes
+// those messages' guards so that an event being recorded cannot commit past the change.
 func (db *DB) stopTracking(ctx context.Context, e consent.Entry) error {
 	rs, err := all[recipientDoc](ctx, db.c("recipients"), recipientsOf(strings.ToLower(e.Target)))
 	if err != nil {
@@ -42,8 +43,17 @@ func (db *DB) stopTracking(ctx context.Context, e consent.Entry) error {
 		return nil
 	}
 	ids := make([]string, 0, len(rs))
+	seen := map[string]bool{}
 	for _, r := range rs {
-		ids = append(ids, r.MessageID)
+		if !seen[r.MessageID] {
+			seen[r.MessageID] = true
+			ids = append(ids, r.MessageID)
+		}
+	}
+	// RecordEvents reads untracked and then writes the counters of the messages it records events for:
+	// writing those messages here too makes it conflict with this change instead of missing it.
+	if _, err := db.c("messages").UpdateMany(ctx, bson.D{{Key: "id", Value: bson.D{{Key: "$in", Value: ids}}}}, bumpGuard()); err != nil {
+		return fmt.Errorf("stop tracking %s: guard messages: %w", e.Target, err)
 	}
 	heads, err := all[messageHead](ctx, db.c("messages"), bson.D{{Key: "id", Value: bson.D{{Key: "$in", Value: ids}}}})
 	if err != nil {
