@@ -32,7 +32,7 @@ func bumpGuard() bson.D { return d{{Key: "$inc", Value: d{{Key: guardField, Valu
 
 // writeOnly are the fields of a collection kept only for write conflicts, left out of exports because
 // the embedded store has no columns for them and needs none.
-var writeOnly = map[string][]string{"messages": {guardField}}
+var writeOnly = map[string][]string{"messages": {guardField}, "delivery_jobs": {"lease_writes"}}
 
 // exportProjection leaves out of a table's export what the embedded store would have no column for.
 func exportProjection(table string) bson.D {
@@ -408,6 +408,10 @@ func jobClaim(instance string, until time.Time) bson.D {
 	return append(claimUpdate(instance, until, e{Key: "status", Value: "SENDING"}),
 		e{Key: "$inc", Value: d{{Key: "attempts", Value: 1}}})
 }
+
+// leaseWrite is what a lease holder writes to its job before recording under the lease, so the check
+// is a write that another instance's claim conflicts with.
+func leaseWrite() bson.D { return d{{Key: "$inc", Value: d{{Key: "lease_writes", Value: int64(1)}}}} }
 
 // latestPreferencesPipeline picks, per target, the entry with the highest seq.
 func latestPreferencesPipeline(targets []string) bson.A {

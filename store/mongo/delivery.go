@@ -206,14 +206,16 @@ func (db *DB) RenderSends(ctx context.Context, messageID string) ([]delivery.Ren
 	return out, nil
 }
 
-// leased runs write in a transaction if instance holds the message's job, else fails with ErrLeaseLost.
+// leased runs write in a transaction if instance holds the message's job, else fails with ErrLeaseLost;
+// the check writes the job, so a claim by another instance after the lease ran out conflicts with it
+// rather than committing beside a draft or send recorded under the lost lease.
 func (db *DB) leased(ctx context.Context, what, instance, messageID string, write func(ctx context.Context) error) error {
 	return db.tx(ctx, what, func(ctx context.Context) error {
-		n, err := db.c("delivery_jobs").CountDocuments(ctx, heldBy(instance, messageID))
+		res, err := db.c("delivery_jobs").UpdateOne(ctx, heldBy(instance, messageID), leaseWrite())
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if res.MatchedCount == 0 {
 			return delivery.ErrLeaseLost
 		}
 		return write(ctx)
