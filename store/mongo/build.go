@@ -439,6 +439,12 @@ func textHolding(field, email string) bson.D {
 	return d{{Key: field, Value: d{{Key: "$regex", Value: regexp.QuoteMeta(email)}, {Key: "$options", Value: "i"}}}}
 }
 
+// auditHolding finds the audit entries naming the address in any case, as the embedded store's
+// instr(lower(...)) does, since the address is replaced in whatever case it was written.
+func auditHolding(email string) bson.D {
+	return d{{Key: "$or", Value: a{textHolding("target", email), textHolding("before_value", email), textHolding("after_value", email)}}}
+}
+
 // ownEvents selects a placement's events (and audience rows): those of its individual render, or all of
 // a message sent to the address alone.
 func ownEvents(message string, idx int) bson.D {

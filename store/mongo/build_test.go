@@ -70,6 +70,7 @@ func TestBuildersGolden(t *testing.T) {
 		{"preferences-latest", latestPreferencesPipeline([]string{"ann@fabrikam.com", "fabrikam.com"})},
 		{"audit-page", auditFilter(consent.AuditQuery{Target: "ann@fabrikam.com", BeforeSeq: 9, Limit: 50})},
 		{"erase-text", textHolding("html", "ann.o'neil+x@fabrikam.com")},
+		{"erase-audit", auditHolding("ann.o'neil+x@fabrikam.com")},
 		{"erase-events", ownEvents("m1", 2)},
 		{"early-opens-page", personOpensAfter(at.UnixMilli(), "e1", at.Add(10*time.Minute).UnixMilli())},
 		{"early-opens-later-activity", laterActivity("m1", 0, at.UnixMilli(), "e1")},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -266,9 +265,7 @@ func (db *DB) ForgetConsent(ctx context.Context, email, erased string, keep *con
 			return err
 		}
 		// Audit entries keep what happened, with the address replaced by its hash wherever it appears.
-		has := bson.D{{Key: "$regex", Value: regexp.QuoteMeta(email)}}
-		docs, err := all[bson.M](ctx, db.c("audit_log"), bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "target", Value: has}},
-			bson.D{{Key: "before_value", Value: has}}, bson.D{{Key: "after_value", Value: has}}}}})
+		docs, err := all[bson.M](ctx, db.c("audit_log"), auditHolding(email))
 		if err != nil {
 			return err
 		}
