@@ -189,6 +189,15 @@ func relabelUpdate(dl messageDelta) bson.A {
 		add("machine_opens", dl.machineOpens), add("machine_clicks", dl.machineClicks)}}}}
 }
 
+// linkRelabelUpdate moves a link's relabelled clicks (negative counts) as an update pipeline that never
+// takes a count below zero, as the embedded store's max(0, ...) does, should the counts and events disagree.
+func linkRelabelUpdate(clicks, uniqueClicks int) bson.A {
+	add := func(f string, n int) e {
+		return e{Key: f, Value: d{{Key: "$max", Value: a{int64(0), d{{Key: "$add", Value: a{"$" + f, int64(n)}}}}}}}
+	}
+	return a{d{{Key: "$set", Value: d{add("clicks", clicks), add("unique_clicks", uniqueClicks)}}}}
+}
+
 // audienceFilter finds which of keys are claimed already.
 func audienceFilter(keys []audienceKey) bson.D {
 	or := make(a, 0, len(keys))

@@ -46,6 +46,7 @@ func TestBuildersGolden(t *testing.T) {
 		{"counters-opens", counterUpdate(messageDelta{opens: 2, uniqueOpens: 1, firstOpen: at.UnixMilli(), lastOpen: at.Add(time.Minute).UnixMilli()})},
 		{"counters-clicks-only", counterUpdate(messageDelta{clicks: 3, uniqueClicks: 2, machineClicks: 1})},
 		{"relabel-counters", relabelUpdate(messageDelta{opens: -2, machineOpens: 2, uniqueOpens: -1, clicks: -1, machineClicks: 1})},
+		{"relabel-link", linkRelabelUpdate(-2, -1)},
 		{"audience-claims", audienceFilter([]audienceKey{{"m1", 0, "open"}, {"m1", -1, "link:2"}})},
 		{"alerts-newest", alertsFilter(alerts.AlertQuery{Owner: "rep@contoso.com", UnreadOnly: true, Before: 40, Limit: 20})},
 		{"alerts-replay", alertsFilter(alerts.AlertQuery{Owner: "rep@contoso.com", After: 7, Ascending: true, Limit: 100})},

@@ -111,7 +111,7 @@ func (db *DB) relabel(ctx context.Context, rs []followed.Relabel) error {
 	}
 	for k, l := range links {
 		if _, err := db.c("links").UpdateOne(ctx, bson.D{{Key: "message_id", Value: k.message}, {Key: "idx", Value: k.link}},
-			bson.D{{Key: "$inc", Value: bson.D{{Key: "clicks", Value: l[0]}, {Key: "unique_clicks", Value: l[1]}}}}); err != nil {
+			linkRelabelUpdate(l[0], l[1])); err != nil {
 			return fmt.Errorf("clicks of %s/%d: %w", k.message, k.link, err)
 		}
 	}
