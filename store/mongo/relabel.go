@@ -14,6 +14,8 @@ import (
 	"github.com/engage-email/engage/followed"
 )
 
+var _ followed.LabelStore = (*DB)(nil)
+
 // Relabel implements followed.Store in one transaction: the events flip to machine, the counters
 // they moved move back, and each audience entry whose first event was relabelled passes to the
 // recipient's next person's event, or goes with the unique count it held.
