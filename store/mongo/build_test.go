@@ -175,3 +175,17 @@ func TestUnavailableErrorsAreMarked(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexesGolden pins every collection's indexes, so that adding, dropping or reordering one (which
+// the queries' plans and the import's unique keys rely on) shows up in review as a diff.
+func TestIndexesGolden(t *testing.T) {
+	doc := bson.D{}
+	for _, c := range collections() {
+		ixs := bson.A{}
+		for _, ix := range c.indexes {
+			ixs = append(ixs, bson.D{{Key: "keys", Value: ix.keys}, {Key: "unique", Value: ix.unique}})
+		}
+		doc = append(doc, bson.E{Key: c.name, Value: ixs})
+	}
+	golden(t, "indexes", doc)
+}
