@@ -56,9 +56,13 @@ func jobDocOf(j delivery.Job) bson.D {
 
 func jobKey(messageID string) bson.D { return bson.D{{Key: "message_id", Value: messageID}} }
 
-// CreateJob implements delivery.Store.
+// CreateJob implements delivery.Store, writing the message's guard so that an Outlook send recorded
+// meanwhile (which checked there was no job) conflicts with it rather than committing beside it.
 func (db *DB) CreateJob(ctx context.Context, j delivery.Job) error {
 	return db.tx(ctx, "create job "+j.MessageID, func(ctx context.Context) error {
+		if _, err := db.guardMessage(ctx, j.MessageID); err != nil {
+			return err
+		}
 		var old jobDoc
 		err := db.c("delivery_jobs").FindOne(ctx, jobKey(j.MessageID)).Decode(&old)
 		switch {

@@ -344,24 +344,26 @@ func (db *DB) MatchSend(ctx context.Context, ids []string, conversationID string
 	return inbound.Match{}, fmt.Errorf("mongo: match send: %w", followed.ErrNotFound)
 }
 
-// RecordOutlookSend implements inbound.Store in a transaction, so a job created meanwhile is respected.
+// RecordOutlookSend implements inbound.Store in a transaction that writes the message's guard, as
+// creating or claiming its job does, so a job created meanwhile conflicts with it and is respected.
 func (db *DB) RecordOutlookSend(ctx context.Context, s inbound.OutlookSend) error {
 	return db.tx(ctx, fmt.Sprintf("record Outlook send of %s/%d", s.MessageID, s.Render), func(ctx context.Context) error {
-		for _, c := range []struct {
-			coll   string
-			filter bson.D
-			want   int64
-		}{{"messages", d{{Key: "id", Value: s.MessageID}}, 1}, {"delivery_jobs", jobKey(s.MessageID), 0}} {
-			n, err := db.c(c.coll).CountDocuments(ctx, c.filter, options.Count().SetLimit(1))
-			if err != nil {
-				return err
-			}
-			if n != c.want {
-				return nil // gone, or sent by a delivery job
-			}
+		found, err := db.guardMessage(ctx, s.MessageID)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return nil // gone: nothing to record
+		}
+		n, err := db.c("delivery_jobs").CountDocuments(ctx, jobKey(s.MessageID), options.Count().SetLimit(1))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil // sent by a delivery job
 		}
 		key := d{{Key: "message_id", Value: s.MessageID}, {Key: "render", Value: s.Render}}
-		_, err := db.c("render_sends").UpdateOne(ctx, key, d{{Key: "$setOnInsert", Value: d{{Key: "draft_id", Value: ""},
+		_, err = db.c("render_sends").UpdateOne(ctx, key, d{{Key: "$setOnInsert", Value: d{{Key: "draft_id", Value: ""},
 			{Key: "internet_message_id", Value: s.InternetMessageID}, {Key: "conversation_id", Value: s.ConversationID},
 			{Key: "sent_at", Value: s.SentAt.UnixMilli()}}}}, options.UpdateOne().SetUpsert(true))
 		return err
