@@ -64,9 +64,9 @@ func contains(s string) bson.D {
 	return d{{Key: "$regex", Value: regexp.QuoteMeta(s)}, {Key: "$options", Value: "i"}}
 }
 
-// messagesFilter selects a listing's messages; matched are the ids of messages with a recipient whose
-// address contains the search text (looked up first, in the recipients collection).
-func messagesFilter(q followed.MessageQuery, matched []string) bson.D {
+// messagesFilter selects a listing's messages by owner, creation time, following and cursor; a search
+// is matched later in messagesPipeline, because it needs the recipients.
+func messagesFilter(q followed.MessageQuery) bson.D {
 	f := d{}
 	if q.Owner != "" {
 		f = append(f, e{Key: "owner", Value: q.Owner})
@@ -77,20 +77,40 @@ func messagesFilter(q followed.MessageQuery, matched []string) bson.D {
 	if q.Following != nil {
 		f = append(f, e{Key: "following", Value: b2i(*q.Following)})
 	}
-	var and a
-	if q.Search != "" {
-		and = append(and, d{{Key: "$or", Value: a{
-			d{{Key: "subject", Value: contains(q.Search)}},
-			d{{Key: "id", Value: d{{Key: "$in", Value: nonNil(matched)}}}},
-		}}})
-	}
 	if q.After != nil {
-		and = append(and, newestFirst("created_at", q.After))
-	}
-	if len(and) > 0 {
-		f = append(f, e{Key: "$and", Value: and})
+		f = append(f, newestFirst("created_at", q.After)...)
 	}
 	return f
+}
+
+// messagesPipeline lists a page of messages newest first; a search looks up, message by message as the
+// sorted listing streams past, one recipient whose address holds the text, as the embedded store's
+// EXISTS does, so no list of every matching recipient's message is gathered (which could pass 16 MB).
+func messagesPipeline(q followed.MessageQuery) bson.A {
+	p := a{
+		d{{Key: "$match", Value: messagesFilter(q)}},
+		d{{Key: "$sort", Value: d{{Key: "created_at", Value: -1}, {Key: "id", Value: -1}}}},
+	}
+	hidden := d{{Key: "html", Value: 0}}
+	if q.Search != "" {
+		p = append(p,
+			d{{Key: "$lookup", Value: d{{Key: "from", Value: "recipients"}, {Key: "localField", Value: "id"},
+				{Key: "foreignField", Value: "message_id"}, {Key: "as", Value: "hit"}, {Key: "pipeline", Value: a{
+					d{{Key: "$match", Value: d{{Key: "email", Value: contains(q.Search)}}}},
+					d{{Key: "$limit", Value: int64(1)}},
+					d{{Key: "$project", Value: d{{Key: "_id", Value: 1}}}},
+				}}}}},
+			d{{Key: "$match", Value: d{{Key: "$or", Value: a{
+				d{{Key: "subject", Value: contains(q.Search)}},
+				d{{Key: "hit.0", Value: d{{Key: "$exists", Value: true}}}},
+			}}}}},
+		)
+		hidden = append(hidden, e{Key: "hit", Value: 0})
+	}
+	if q.Limit > 0 {
+		p = append(p, d{{Key: "$limit", Value: int64(q.Limit)}})
+	}
+	return append(p, d{{Key: "$project", Value: hidden}})
 }
 
 func createdRange(from, to time.Time) bson.D {

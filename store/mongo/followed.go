@@ -234,22 +234,10 @@ func (db *DB) UpdateRenders(ctx context.Context, m followed.Message) error {
 	})
 }
 
-var newestMessages = bson.D{{Key: "created_at", Value: -1}, {Key: "id", Value: -1}}
-
-// Messages implements followed.Store: recipients matching a search are looked up first, then one
-// indexed, sorted find; listed messages carry recipients, links and counters, not renders.
+// Messages implements followed.Store with one aggregation (see messagesPipeline); listed messages
+// carry recipients, links and counters, not renders.
 func (db *DB) Messages(ctx context.Context, q followed.MessageQuery) ([]followed.Message, error) {
-	var matched []string
-	if q.Search != "" {
-		var ids []string
-		err := db.c("recipients").Distinct(ctx, "message_id", bson.D{{Key: "email", Value: contains(q.Search)}}).Decode(&ids)
-		if err != nil {
-			return nil, fail("search recipients", err)
-		}
-		matched = ids
-	}
-	docs, err := all[messageDoc](ctx, db.c("messages"), messagesFilter(q, matched), options.Find().SetSort(newestMessages).
-		SetLimit(int64(q.Limit)).SetProjection(bson.D{{Key: "html", Value: 0}}))
+	docs, err := aggregate[messageDoc](ctx, db.c("messages"), messagesPipeline(q))
 	if err != nil {
 		return nil, fail("list messages", err)
 	}
