@@ -1,6 +1,7 @@
 // Package mongo is Engage's scale-out store: a MongoDB replica set shared by several stateless
-// instances. Its collections mirror the embedded store's tables column for column, so both backends
-// answer alike and a store moves between them by copying rows; every multi-document change is a transaction.
+// instances. Its collections mirror the embedded store's tables column for column (plus guard fields
+// written only to make transactions conflict, which exports leave out), so both backends answer alike
+// and a store moves between them by copying rows; every multi-document change is a transaction.
 package mongo
 
 import (
