@@ -82,3 +82,39 @@ export async function gql(base, user, query, variables = {}) {
   if (body.errors) throw new Error(`${query}: ${JSON.stringify(body.errors)}`);
   return body.data;
 }
+
+/** launchChromium starts Debian's Chromium (or $CHROMIUM) headless for the tests. */
+export function launchChromium(chromium) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** signIn opens /app in a fresh context as user and waits for the live connection. */
+export async function signIn(browser, base, user) {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10_000);
+  await page.goto(`${base}/app/`);
+  await page.getByLabel("Your email").fill(user);
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByText(`Signed in as ${user}`).waitFor();
+  await page.locator("#live[data-state=connected]").waitFor();
+  return page;
+}
+
+/** localInput formats a date as a datetime-local input wants it, in this machine's zone (the browser's). */
+export function localInput(d) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}

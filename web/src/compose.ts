@@ -156,6 +156,7 @@ export function composePage(ctx: Ctx): void {
     d.at = otherAt.value;
     d.slot = "";
     save();
+    syncReminderTime();
     for (const r of slots.querySelectorAll<HTMLInputElement>("input[name=slot]")) r.checked = false;
   });
   const laterBox = h("div", { class: "later" }, slots, field("Or at", otherAt));
@@ -181,6 +182,7 @@ export function composePage(ctx: Ctx): void {
           d.at = "";
           otherAt.value = "";
           save();
+          syncReminderTime();
         });
         group.append(
           h(
@@ -203,11 +205,12 @@ export function composePage(ctx: Ctx): void {
     r.addEventListener("change", () => {
       d.when = laterRadio.checked ? "later" : "now";
       save();
+      syncReminderTime();
       void showLater();
     });
   }
 
-  // Reminder.
+  // Reminder: due after the mail goes out, so its default and earliest time follow the send time.
   const reminderKind = h(
     "select",
     { name: "reminderKind" },
@@ -215,18 +218,34 @@ export function composePage(ctx: Ctx): void {
     ...reminderKinds.map(([v, label]) => h("option", { value: v }, `Remind me ${label}`)),
   );
   reminderKind.value = d.reminderKind;
-  const threeDays = new Date(Date.now() + 3 * 86400_000);
-  threeDays.setHours(9, 0, 0, 0);
-  const reminderAt = h("input", { type: "datetime-local", name: "reminderAt", value: d.reminderAt || localInput(threeDays) });
-  const syncReminder = () => {
+  const reminderAt = h("input", { type: "datetime-local", name: "reminderAt", value: d.reminderAt });
+  /** sendsAt is when the mail is to go out: a chosen slot, a time of one's own, or null for now. */
+  const sendsAt = (): Date | null => {
+    if (d.when !== "later") return null;
+    const t = d.slot ? new Date(d.slot) : d.at ? new Date(d.at) : null;
+    return t && !Number.isNaN(t.getTime()) ? t : null;
+  };
+  /** syncReminderTime sets the reminder's earliest time, and its default (three days on, at 9:00) while none is typed. */
+  const syncReminderTime = () => {
+    const base = sendsAt() ?? new Date();
+    reminderAt.min = localInput(new Date(base.getTime() + 60_000));
+    if (!d.reminderAt) {
+      const def = new Date(base.getTime() + 3 * 86400_000);
+      def.setHours(9, 0, 0, 0);
+      reminderAt.value = localInput(def);
+    }
+  };
+  reminderKind.addEventListener("change", () => {
     d.reminderKind = reminderKind.value;
-    d.reminderAt = reminderAt.value;
     reminderAt.disabled = d.reminderKind === "";
     save();
-  };
-  reminderKind.addEventListener("change", syncReminder);
-  reminderAt.addEventListener("input", syncReminder);
+  });
+  reminderAt.addEventListener("input", () => {
+    d.reminderAt = reminderAt.value;
+    save();
+  });
   reminderAt.disabled = d.reminderKind === "";
+  syncReminderTime();
 
   const formError = h("div", { class: "error", role: "alert" });
   const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
@@ -247,7 +266,8 @@ export function composePage(ctx: Ctx): void {
 
   const form = h(
     "form",
-    { class: "compose", "aria-labelledby": "compose-title" },
+    // The form's checks are Engage's own (formError says what is wrong), so the browser's are off.
+    { class: "compose", "aria-labelledby": "compose-title", novalidate: true },
     h(
       "fieldset",
       {},
@@ -326,8 +346,29 @@ export function composePage(ctx: Ctx): void {
         return;
       }
     }
+    // The reminder is checked before anything is sent: Engage refuses one that is not after the send.
+    let remindAt: string | null = null;
+    if (d.reminderKind) {
+      const r = new Date(reminderAt.value);
+      const sendTime = at ? new Date(at) : new Date();
+      if (!reminderAt.value || Number.isNaN(r.getTime())) {
+        replace(formError, "Choose when to be reminded, or choose No reminder.");
+      } else if (r.getTime() <= Date.now()) {
+        replace(formError, "The reminder time has passed: choose a later one.");
+      } else if (at && r.getTime() <= sendTime.getTime()) {
+        replace(formError, `The reminder must be after the send time (${when(at)}): choose a later one.`);
+      } else {
+        remindAt = r.toISOString();
+      }
+      if (!remindAt) {
+        reminderAt.focus();
+        return;
+      }
+    }
     sendButton.disabled = true;
     sendButton.textContent = "Sending…";
+    let sent: Sent;
+    const outlookDraft = Boolean(ctx.outlook?.setBody && !d.individual);
     try {
       if (!d.pendingId) {
         const input: Record<string, unknown> = {
@@ -347,8 +388,6 @@ export function composePage(ctx: Ctx): void {
       }
       const id = d.pendingId;
       await uploadAll(ctx.api, id, attachments.files);
-      let sent: Sent;
-      const outlookDraft = ctx.outlook?.setBody && !d.individual;
       if (outlookDraft) {
         const r = await ctx.api.query<{ message: Sent }>(`query M($id: ID!) { message(id: $id) { ${messageFields} } }`, { id });
         sent = r.message;
@@ -360,25 +399,34 @@ export function composePage(ctx: Ctx): void {
         );
         sent = r.sendMessage;
       }
-      if (d.reminderKind && d.reminderAt) {
-        await ctx.api.query(`mutation Remind($id: ID!, $kind: ReminderKind!, $at: Time!) { setReminder(messageId: $id, kind: $kind, at: $at) { id } }`, {
-          id,
-          kind: d.reminderKind,
-          at: new Date(d.reminderAt).toISOString(),
-        });
-      }
-      clearDraft(user);
-      await showResult(sent, Boolean(outlookDraft));
-      form.remove();
     } catch (e) {
       replace(formError, e instanceof ApiError ? `Not sent: ${e.message}` : `Not sent: ${String(e)}`);
-    } finally {
       sendButton.disabled = false;
       sendButton.textContent = "Send";
+      return;
     }
+    // The send is done: from here on nothing may say "Not sent", and the button stays off until the form
+    // goes, so that a second press cannot send the mail again.
+    d.pendingId = "";
+    clearDraft(user);
+    const reminder = { set: false, at: remindAt ?? "", error: "" };
+    if (d.reminderKind && remindAt) {
+      try {
+        await ctx.api.query(`mutation Remind($id: ID!, $kind: ReminderKind!, $at: Time!) { setReminder(messageId: $id, kind: $kind, at: $at) { id } }`, {
+          id: sent.id,
+          kind: d.reminderKind,
+          at: remindAt,
+        });
+        reminder.set = true;
+      } catch (e) {
+        reminder.error = e instanceof Error ? e.message : String(e);
+      }
+    }
+    form.remove();
+    await showResult(sent, outlookDraft, reminder);
   };
 
-  const showResult = async (m: Sent, inDraft: boolean) => {
+  const showResult = async (m: Sent, inDraft: boolean, reminder: { set: boolean; at: string; error: string }) => {
     const status = inDraft
       ? "The tracked body is in your draft: press Send in Outlook."
       : m.status === "SCHEDULED"
@@ -386,26 +434,37 @@ export function composePage(ctx: Ctx): void {
         : m.status === "FAILED"
           ? `Not sent: ${m.sendError ?? "unknown reason"}.`
           : "Sent.";
+    const page = `/app/read?id=${encodeURIComponent(m.id)}`;
+    const kind = reminderKinds.find(([v]) => v === d.reminderKind)?.[1] ?? d.reminderKind;
     replace(
       result,
       h("h2", {}, "“", m.subject || "(no subject)", "”"),
       h("p", { class: "sent-status" }, status),
+      reminder.set ? h("p", {}, `Engage will remind you ${kind} ${when(reminder.at)}.`) : null,
+      reminder.error
+        ? h("p", { class: "error", role: "alert" }, `The reminder could not be set: ${reminder.error}. `,
+            h("a", { href: page }, "Set a reminder on the message's page"))
+        : null,
       m.following ? h("p", {}, "Engage follows this email.") : h("p", {}, "Not followed", m.notFollowedReason ? `: ${m.notFollowedReason}` : "."),
-      h("p", {}, h("a", { href: `/app/read?id=${encodeURIComponent(m.id)}` }, "See its engagement")),
+      h("p", {}, h("a", { href: page }, "See its engagement")),
       h("p", {}, h("a", { href: "/app/compose" }, "Write another")),
     );
     if (!ctx.local || m.status !== "SENT") return;
-    const r = await ctx.api.query<{ outbox: Array<{ id: string; messageId: string; to: string[]; cc: string[]; bcc: string[]; url: string }> }>(
-      `query Outbox { outbox(first: 100) { id messageId to cc bcc url } }`,
-    );
-    const mine = r.outbox.filter((o) => o.messageId === m.id);
-    if (mine.length > 0) {
-      result.append(
-        h("h3", {}, "Open it as a recipient"),
-        h("ul", { class: "outbox-links" },
-          ...mine.map((o) => h("li", {}, h("a", { href: o.url, target: "_blank", rel: "noopener", class: "open-as" },
-            `Open as ${[...o.to, ...o.cc, ...o.bcc].join(", ")}`)))),
+    try {
+      const r = await ctx.api.query<{ outbox: Array<{ id: string; messageId: string; to: string[]; cc: string[]; bcc: string[]; url: string }> }>(
+        `query Outbox { outbox(first: 100) { id messageId to cc bcc url } }`,
       );
+      const mine = r.outbox.filter((o) => o.messageId === m.id);
+      if (mine.length > 0) {
+        result.append(
+          h("h3", {}, "Open it as a recipient"),
+          h("ul", { class: "outbox-links" },
+            ...mine.map((o) => h("li", {}, h("a", { href: o.url, target: "_blank", rel: "noopener", class: "open-as" },
+              `Open as ${[...o.to, ...o.cc, ...o.bcc].join(", ")}`)))),
+        );
+      }
+    } catch {
+      // The links to the local outbox are a convenience: the mail is sent either way.
     }
   };
 

@@ -1,0 +1,89 @@
+// End to end, as app.test.mjs: what the compose pane and the message page say and do when a send, a
+// reminder or an upload goes wrong, and the controls for a scheduled send. Run: npm run e2e (after npm run build).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { freePort, gql, launchChromium, localInput, signIn, startEngage } from "./engage.mjs";
+
+const rep = "writer@contoso.com";
+let engage, browser, dataDir;
+
+before(async () => {
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "engage-e2e-"));
+  engage = await startEngage({ port: await freePort(), dataDir });
+  browser = await launchChromium(chromium);
+});
+
+after(async () => {
+  await browser?.close();
+  await engage?.stop();
+  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+/** bySubject lists the writer's messages whose subject matches s. */
+async function bySubject(s) {
+  const r = await gql(engage.base, rep, `query($s: String) { messages(filter: { search: $s }) { edges { node { id status scheduledAt
+    attachments { name followed } } } } }`, { s });
+  return r.messages.edges.map((e) => e.node);
+}
+
+/** compose opens the compose pane with a recipient, a subject and a body typed in. */
+async function compose(to, subject, body = "Hello") {
+  const page = await signIn(browser, engage.base, rep);
+  await page.goto(`${engage.base}/app/compose`);
+  await page.getByLabel("To", { exact: true }).fill(to);
+  await page.getByLabel("Subject", { exact: true }).fill(subject);
+  await page.getByLabel("Body", { exact: true }).fill(body);
+  await page.getByText("Every recipient can be followed.").waitFor();
+  return page;
+}
+
+const sendButton = (page) => page.getByRole("button", { name: "Send", exact: true });
+
+test("a reminder Engage refuses once the mail is sent: the page says Sent, why the reminder is missing, and the mail goes once", async () => {
+  const page = await compose("carl@fabrikam.com", "Unfollowed, with a reminder");
+  await page.getByLabel("Don't follow").check();
+  // Engage does not know the opens of a message it does not follow, so it refuses this reminder.
+  await page.getByLabel("Reminder", { exact: true }).selectOption("NOT_OPENED_BY");
+  await sendButton(page).click();
+  await page.locator(".sent-status", { hasText: "Sent." }).waitFor();
+  const alert = page.getByRole("alert").filter({ hasText: "The reminder could not be set" });
+  assert.match(await alert.innerText(), /not followed/);
+  assert.match(await alert.getByRole("link").getAttribute("href"), /^\/app\/read\?id=/);
+  assert.equal(await page.getByText("Not sent").count(), 0);
+  assert.equal(await page.locator("form.compose").count(), 0, "no form left to send it again");
+  const ms = await bySubject("Unfollowed, with a reminder");
+  assert.deepEqual(ms.map((m) => m.status), ["SENT"]);
+  await page.context().close();
+});
+
+test("send later: the reminder defaults to after the send time, and one before it is refused before anything is sent", async () => {
+  const page = await compose("dora@fabrikam.com", "Scheduled, with a reminder");
+  await page.getByLabel("Send later").check();
+  const sendAt = new Date(Date.now() + 5 * 86400_000);
+  sendAt.setHours(10, 0, 0, 0);
+  await page.getByLabel("Or at").fill(localInput(sendAt));
+  await page.getByLabel("Reminder", { exact: true }).selectOption("NO_REPLY_BY");
+  const remindAt = page.getByLabel("Remind at");
+  assert.ok(new Date(await remindAt.inputValue()) > sendAt, "the default reminder is after the send time");
+  assert.ok(new Date(await remindAt.getAttribute("min")) > sendAt, "the earliest reminder is after the send time");
+
+  await remindAt.fill(localInput(new Date(sendAt.getTime() - 86400_000)));
+  await sendButton(page).click();
+  await page.locator(".error", { hasText: "The reminder must be after the send time" }).waitFor();
+  assert.equal((await bySubject("Scheduled, with a reminder")).length, 0, "nothing stored or sent");
+
+  await remindAt.fill(localInput(new Date(sendAt.getTime() + 2 * 86400_000)));
+  await sendButton(page).click();
+  await page.locator(".sent-status", { hasText: "Scheduled for" }).waitFor();
+  const [m] = await bySubject("Scheduled, with a reminder");
+  assert.equal(m.status, "SCHEDULED");
+  assert.equal(new Date(m.scheduledAt).getTime(), sendAt.getTime());
+  const r = await gql(engage.base, rep, `query($id: ID) { reminders(messageId: $id) { kind state } }`, { id: m.id });
+  assert.deepEqual(r.reminders, [{ kind: "NO_REPLY_BY", state: "PENDING" }]);
+  await page.context().close();
+});
