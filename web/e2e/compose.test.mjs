@@ -87,3 +87,36 @@ test("send later: the reminder defaults to after the send time, and one before i
   assert.deepEqual(r.reminders, [{ kind: "NO_REPLY_BY", state: "PENDING" }]);
   await page.context().close();
 });
+
+/** refuseSends makes Engage's answer to sendMessage a refusal, until the returned function is called. */
+async function refuseSends(page, message) {
+  const refuse = (route) =>
+    route.request().postData()?.includes("sendMessage")
+      ? route.fulfill({ json: { errors: [{ message, extensions: { code: "BAD_USER_INPUT" } }] } })
+      : route.continue();
+  await page.route("**/graphql", refuse);
+  return () => page.unroute("**/graphql", refuse);
+}
+
+test("files changed after a failed send: a removed file is not sent, and one whose Follow box changed is sent once, as now set", async () => {
+  const page = await compose("erin@fabrikam.com", "Files after a failed send");
+  await page.getByLabel("Attach files").setInputFiles([
+    { name: "keep.txt", mimeType: "text/plain", buffer: Buffer.from("kept\n") },
+    { name: "drop.txt", mimeType: "text/plain", buffer: Buffer.from("dropped\n") },
+  ]);
+  const allow = await refuseSends(page, "Microsoft 365 is busy");
+  await sendButton(page).click();
+  await page.locator(".error", { hasText: "Not sent: Microsoft 365 is busy" }).waitFor();
+  await allow();
+  let [m] = await bySubject("Files after a failed send");
+  assert.deepEqual(m.attachments, [{ name: "keep.txt", followed: true }, { name: "drop.txt", followed: true }], "uploaded before the refusal");
+
+  await page.getByRole("button", { name: "Remove drop.txt" }).click();
+  await page.getByRole("button", { name: "Remove drop.txt" }).waitFor({ state: "detached" });
+  await page.getByRole("checkbox", { name: /Follow \(a tracked link\)/ }).uncheck();
+  await sendButton(page).click();
+  await page.locator(".sent-status", { hasText: "Sent." }).waitFor();
+  [m] = await bySubject("Files after a failed send");
+  assert.deepEqual(m.attachments, [{ name: "keep.txt", followed: false }]);
+  await page.context().close();
+});

@@ -251,7 +251,7 @@ export function composePage(ctx: Ctx): void {
   const sendButton = h("button", { type: "submit", class: "primary" }, "Send");
   const result = h("section", { class: "result", "aria-live": "polite" });
 
-  const attachments = attachmentsPanel(() => d.follow);
+  const attachments = attachmentsPanel(ctx.api, () => d.follow, () => d.pendingId);
   const templates = templatesPanel(ctx, d, (t) => {
     d.templateId = t.id;
     d.subject = t.subject || d.subject;
@@ -367,6 +367,7 @@ export function composePage(ctx: Ctx): void {
     }
     sendButton.disabled = true;
     sendButton.textContent = "Sending…";
+    attachments.el.disabled = true; // the files stay as they are while they are uploaded
     let sent: Sent;
     const outlookDraft = Boolean(ctx.outlook?.setBody && !d.individual);
     try {
@@ -387,6 +388,7 @@ export function composePage(ctx: Ctx): void {
         save();
       }
       const id = d.pendingId;
+      await attachments.settled();
       await uploadAll(ctx.api, id, attachments.files);
       if (outlookDraft) {
         const r = await ctx.api.query<{ message: Sent }>(`query M($id: ID!) { message(id: $id) { ${messageFields} } }`, { id });
@@ -403,6 +405,7 @@ export function composePage(ctx: Ctx): void {
       replace(formError, e instanceof ApiError ? `Not sent: ${e.message}` : `Not sent: ${String(e)}`);
       sendButton.disabled = false;
       sendButton.textContent = "Send";
+      attachments.el.disabled = false;
       return;
     }
     // The send is done: from here on nothing may say "Not sent", and the button stays off until the form
