@@ -120,3 +120,20 @@ test("files changed after a failed send: a removed file is not sent, and one who
   assert.deepEqual(m.attachments, [{ name: "keep.txt", followed: false }]);
   await page.context().close();
 });
+
+test("The body is HTML ticked after a failed send: the retried send stores and sends the body as HTML", async () => {
+  const page = await compose("fay@fabrikam.com", "HTML after a failed send", "<p>Hi <b>Fay</b></p>");
+  const allow = await refuseSends(page, "Microsoft 365 is busy");
+  await sendButton(page).click();
+  await page.locator(".error", { hasText: "Not sent: Microsoft 365 is busy" }).waitFor();
+  await allow();
+  await page.getByLabel("The body is HTML").check();
+  await sendButton(page).click();
+  await page.locator(".sent-status", { hasText: "Sent." }).waitFor();
+  const [m] = await bySubject("HTML after a failed send");
+  const r = await gql(engage.base, rep, `{ outbox(first: 100) { messageId html } }`);
+  const mail = r.outbox.find((o) => o.messageId === m.id);
+  assert.match(mail.html, /<b>Fay<\/b>/);
+  assert.doesNotMatch(mail.html, /&lt;b&gt;/);
+  await page.context().close();
+});

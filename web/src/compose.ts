@@ -61,6 +61,7 @@ export function composePage(ctx: Ctx): void {
   const isHTML = h("input", { type: "checkbox", name: "html", checked: d.html });
   isHTML.addEventListener("change", () => {
     d.html = isHTML.checked;
+    d.pendingId = ""; // the stored message has the body as it was read then
     save();
   });
 
