@@ -137,3 +137,20 @@ test("The body is HTML ticked after a failed send: the retried send stores and s
   assert.doesNotMatch(mail.html, /&lt;b&gt;/);
   await page.context().close();
 });
+
+test("a send time saved in an old draft that no slot on screen offers is not used", async () => {
+  const page = await signIn(browser, engage.base, rep);
+  const stale = new Date(Date.now() + 10 * 86400_000);
+  stale.setMinutes(13, 0, 0);
+  const key = `engage.draft.${rep}`;
+  const draft = { to: "gus@fabrikam.com", subject: "Stale slot", body: "Hello", when: "later", slot: stale.toISOString(), at: "" };
+  await page.evaluate(([k, v]) => localStorage.setItem(k, JSON.stringify(v)), [key, draft]);
+  await page.goto(`${engage.base}/app/compose`);
+  await page.locator("input[name=slot]").first().waitFor();
+  assert.equal(await page.locator("input[name=slot]:checked").count(), 0);
+  await sendButton(page).click();
+  await page.locator(".error", { hasText: "Choose a time to send, or send now." }).waitFor();
+  assert.equal((await bySubject("Stale slot")).length, 0, "nothing sent or scheduled");
+  assert.equal(await page.evaluate((k) => JSON.parse(localStorage.getItem(k)).slot, key), "");
+  await page.context().close();
+});

@@ -161,15 +161,27 @@ export function composePage(ctx: Ctx): void {
     for (const r of slots.querySelectorAll<HTMLInputElement>("input[name=slot]")) r.checked = false;
   });
   const laterBox = h("div", { class: "later" }, slots, field("Or at", otherAt));
+  // The recommended times on screen: a slot saved in a draft is sent at only while it is one of them.
+  let offered = new Set<string>();
+  const showSlots = (shown: string[]) => {
+    offered = new Set(shown);
+    if (d.slot && !offered.has(d.slot)) {
+      d.slot = "";
+      save();
+      syncReminderTime();
+    }
+  };
   const showLater = async () => {
     laterBox.hidden = d.when !== "later";
     if (d.when !== "later") return;
     const rs = addresses(d.to).concat(addresses(d.cc), addresses(d.bcc));
     if (rs.length === 0) {
       replace(slots, h("p", { class: "hint" }, "Add recipients to see the best times to send."));
+      showSlots([]);
       return;
     }
     replace(slots, h("p", { class: "hint" }, "Finding the best times…"));
+    offered = new Set();
     try {
       const r = await ctx.api.query<{ sendTimeRecommendation: Slot[] }>(
         `query Slots($r: [String!]!) { sendTimeRecommendation(recipients: $r, count: 3) { at score explanation exploring } }`,
@@ -198,8 +210,10 @@ export function composePage(ctx: Ctx): void {
         );
       }
       replace(slots, group);
+      showSlots(r.sendTimeRecommendation.map((s) => s.at));
     } catch (e) {
       replace(slots, h("p", { class: "error" }, `No recommended times: ${e instanceof Error ? e.message : String(e)}`));
+      showSlots([]);
     }
   };
   for (const r of [nowRadio, laterRadio]) {
@@ -341,7 +355,7 @@ export function composePage(ctx: Ctx): void {
     }
     let at: string | null = null;
     if (d.when === "later") {
-      at = d.slot || (d.at ? new Date(d.at).toISOString() : null);
+      at = (offered.has(d.slot) ? d.slot : "") || (d.at ? new Date(d.at).toISOString() : null);
       if (!at) {
         replace(formError, "Choose a time to send, or send now.");
         return;
