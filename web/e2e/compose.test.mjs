@@ -154,3 +154,38 @@ test("a send time saved in an old draft that no slot on screen offers is not use
   assert.equal(await page.evaluate((k) => JSON.parse(localStorage.getItem(k)).slot, key), "");
   await page.context().close();
 });
+
+test("a send that FAILED keeps the form and the draft and says why; Send tries the same message again; the message page shows why", async () => {
+  const page = await compose("hal@fabrikam.com", "Failed once", "Hello Hal");
+  const reason = "Microsoft 365 refused to send from your mailbox.";
+  // Engage answers FAILED as delivery does when Microsoft 365 refuses for good.
+  const fail = (route) => {
+    const body = JSON.parse(route.request().postData() ?? "{}");
+    if (!body.query?.includes("sendMessage")) return route.continue();
+    return route.fulfill({ json: { data: { sendMessage: { id: body.variables.id, subject: "Failed once", following: true,
+      notFollowedReason: null, status: "FAILED", sendError: reason, scheduledAt: null, renders: [] } } } });
+  };
+  await page.route("**/graphql", fail);
+  await sendButton(page).click();
+  await page.locator(".error", { hasText: `Not sent: ${reason.replace(/\.$/, "")}` }).waitFor();
+  await page.unroute("**/graphql", fail);
+  await page.reload();
+  assert.equal(await page.getByLabel("Subject", { exact: true }).inputValue(), "Failed once", "the draft is kept");
+  await sendButton(page).click();
+  await page.locator(".sent-status", { hasText: "Sent." }).waitFor();
+  const ms = await bySubject("Failed once");
+  assert.deepEqual(ms.map((m) => m.status), ["SENT"], "the retry sent the message stored the first time");
+
+  // The message page says why a message was not sent (here as Engage would answer for a FAILED one).
+  const failed = async (route) => {
+    if (!route.request().postData()?.includes("query Message(")) return route.continue();
+    const res = await route.fetch();
+    const json = await res.json();
+    Object.assign(json.data.message, { status: "FAILED", sendError: reason, sentAt: null });
+    return route.fulfill({ response: res, json });
+  };
+  await page.route("**/graphql", failed);
+  await page.goto(`${engage.base}/app/read?id=${encodeURIComponent(ms[0].id)}`);
+  await page.locator(".send-error", { hasText: `Not sent: ${reason}` }).waitFor();
+  await page.context().close();
+});

@@ -417,7 +417,11 @@ export function composePage(ctx: Ctx): void {
         sent = r.sendMessage;
       }
     } catch (e) {
-      replace(formError, e instanceof ApiError ? `Not sent: ${e.message}` : `Not sent: ${String(e)}`);
+      sent = { status: "FAILED", sendError: e instanceof ApiError ? e.message : String(e) } as Sent;
+    }
+    if (sent.status === "FAILED" && !outlookDraft) {
+      // Nothing went out: the form and the draft stay, and Send tries the same stored message again.
+      replace(formError, `Not sent: ${(sent.sendError ?? "Engage could not send it").replace(/\.$/, "")}. Correct what is wrong and press Send to try again.`);
       sendButton.disabled = false;
       sendButton.textContent = "Send";
       attachments.el.disabled = false;
@@ -449,15 +453,14 @@ export function composePage(ctx: Ctx): void {
       ? "The tracked body is in your draft: press Send in Outlook."
       : m.status === "SCHEDULED"
         ? `Scheduled for ${when(m.scheduledAt)}.`
-        : m.status === "FAILED"
-          ? `Not sent: ${m.sendError ?? "unknown reason"}.`
-          : "Sent.";
+        : "Sent.";
     const page = `/app/read?id=${encodeURIComponent(m.id)}`;
     const kind = reminderKinds.find(([v]) => v === d.reminderKind)?.[1] ?? d.reminderKind;
     replace(
       result,
       h("h2", {}, "“", m.subject || "(no subject)", "”"),
       h("p", { class: "sent-status" }, status),
+      !inDraft && m.status === "SCHEDULED" && m.sendError ? h("p", {}, m.sendError) : null,
       reminder.set ? h("p", {}, `Engage will remind you ${kind} ${when(reminder.at)}.`) : null,
       reminder.error
         ? h("p", { class: "error", role: "alert" }, `The reminder could not be set: ${reminder.error}. `,

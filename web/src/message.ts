@@ -16,6 +16,7 @@ interface Message {
   notFollowedReason: string | null;
   individual: boolean;
   status: string;
+  sendError: string | null;
   sentAt: string | null;
   scheduledAt: string | null;
   recipients: Array<{ email: string; kind: string }>;
@@ -59,7 +60,7 @@ interface Reminder {
 
 const query = `query Message($id: ID!) {
   message(id: $id) {
-    id subject createdAt following notFollowedReason individual status sentAt scheduledAt
+    id subject createdAt following notFollowedReason individual status sendError sentAt scheduledAt
     recipients { email kind }
     kpis { opens uniqueOpens firstOpenedAt lastOpenedAt clicks uniqueClicks attachmentOpens replies machineOpens machineClicks }
     links { index url clicks uniqueClicks clickThroughRate }
@@ -121,6 +122,9 @@ export function messagePage(ctx: Ctx): () => void {
       h("p", { class: "meta" },
         `To ${m.recipients.map((r) => r.email).join(", ")} · ${m.status === "SENT" ? `sent ${when(m.sentAt)}` : m.status === "SCHEDULED" ? `scheduled for ${when(m.scheduledAt)}` : m.status.toLowerCase()}`,
         m.individual ? " · sent individually" : ""),
+      m.sendError
+        ? h("p", { class: "notice send-error" }, m.status === "FAILED" ? `Not sent: ${m.sendError}` : `Not sent yet: ${m.sendError}`)
+        : m.status === "FAILED" ? h("p", { class: "notice send-error" }, "Not sent.") : null,
       m.following ? null : notFollowed(ctx, m, () => void load()),
       h("div", { class: "tiles", role: "group", "aria-label": "Key figures" },
         tile("Opens", k.opens, `${k.uniqueOpens} unique`),
