@@ -189,3 +189,35 @@ test("a send that FAILED keeps the form and the draft and says why; Send tries t
   await page.locator(".send-error", { hasText: `Not sent: ${reason}` }).waitFor();
   await page.context().close();
 });
+
+/** until polls fn until it answers true, for up to 10 s. */
+async function until(fn, what) {
+  for (const deadline = Date.now() + 10_000; !(await fn()); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test("a scheduled send is rescheduled and then cancelled on the message page", async () => {
+  const r = await gql(engage.base, rep, `mutation($i: FollowMessageInput!) { followMessage(input: $i) { id } }`,
+    { i: { subject: "To reschedule", text: "Hello Ivy", recipients: [{ email: "ivy@fabrikam.com", kind: "TO" }] } });
+  const id = r.followMessage.id;
+  const at = new Date(Date.now() + 4 * 86400_000);
+  at.setHours(11, 0, 0, 0);
+  await gql(engage.base, rep, `mutation($id: ID!, $at: Time) { sendMessage(id: $id, at: $at) { status } }`, { id, at: at.toISOString() });
+  const status = async () => (await gql(engage.base, rep, `query($id: ID!) { message(id: $id) { status scheduledAt } }`, { id })).message;
+
+  const page = await signIn(browser, engage.base, rep);
+  await page.goto(`${engage.base}/app/read?id=${encodeURIComponent(id)}`);
+  const later = new Date(at.getTime() + 86400_000);
+  later.setHours(15, 30, 0, 0);
+  await page.getByLabel("New send time").fill(localInput(later));
+  await page.getByRole("button", { name: "Reschedule" }).click();
+  await until(async () => new Date((await status()).scheduledAt).getTime() === later.getTime(), "the new send time");
+
+  await page.getByRole("button", { name: "Cancel send" }).click();
+  await until(async () => (await status()).status === "DRAFT", "the cancelled send");
+  await page.locator(".meta", { hasText: "draft" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Cancel send" }).count(), 0);
+  await page.context().close();
+});

@@ -125,6 +125,7 @@ export function messagePage(ctx: Ctx): () => void {
       m.sendError
         ? h("p", { class: "notice send-error" }, m.status === "FAILED" ? `Not sent: ${m.sendError}` : `Not sent yet: ${m.sendError}`)
         : m.status === "FAILED" ? h("p", { class: "notice send-error" }, "Not sent.") : null,
+      m.status === "SCHEDULED" ? scheduleSection(ctx, m, () => void load()) : null,
       m.following ? null : notFollowed(ctx, m, () => void load()),
       h("div", { class: "tiles", role: "group", "aria-label": "Key figures" },
         tile("Opens", k.opens, `${k.uniqueOpens} unique`),
@@ -204,6 +205,41 @@ function notFollowed(ctx: Ctx, m: Message, reload: () => void): HTMLElement {
     }
   });
   return h("div", { class: "notice" }, h("p", {}, `Not followed${m.notFollowedReason ? `: ${m.notFollowedReason}` : "."}`), retry, out);
+}
+
+/** scheduleSection moves a scheduled send to another time, or cancels it (the message is then a draft again). */
+function scheduleSection(ctx: Ctx, m: Message, reload: () => void): HTMLElement {
+  const soon = new Date(Date.now() + 3600_000);
+  const at = h("input", { type: "datetime-local", name: "sendAt", required: true,
+    value: localInput(m.scheduledAt ? new Date(m.scheduledAt) : soon), min: localInput(new Date(Date.now() + 60_000)) });
+  const err = h("p", { class: "error", role: "alert" });
+  const cancel = h("button", { type: "button", class: "secondary" }, "Cancel send");
+  const form = h("form", { class: "inline", novalidate: true }, field("New send time", at),
+    h("button", { type: "submit", class: "secondary" }, "Reschedule"), cancel);
+  const run = async (q: string, vars: Record<string, unknown>) => {
+    replace(err);
+    try {
+      await ctx.api.query(q, vars);
+      reload();
+    } catch (e) {
+      replace(err, e instanceof Error ? e.message : String(e));
+    }
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const t = new Date(at.value);
+    if (!at.value || Number.isNaN(t.getTime()) || t.getTime() <= Date.now()) {
+      replace(err, "Choose a send time in the future.");
+      at.focus();
+      return;
+    }
+    void run(`mutation Reschedule($id: ID!, $at: Time!) { rescheduleSend(id: $id, at: $at) { id } }`, { id: m.id, at: t.toISOString() });
+  });
+  cancel.addEventListener("click", () => {
+    void run(`mutation CancelSend($id: ID!) { cancelScheduledSend(id: $id) { id } }`, { id: m.id });
+  });
+  return h("section", { class: "schedule" }, h("h3", {}, "Scheduled send"),
+    h("p", { class: "hint" }, "Move it to another time, or cancel it: the message then stays a draft and is not sent."), form, err);
 }
 
 function reminderSection(ctx: Ctx, messageId: string, reminders: Reminder[], reload: () => void): HTMLElement {
