@@ -221,3 +221,27 @@ test("a scheduled send is rescheduled and then cancelled on the message page", a
   assert.equal(await page.getByRole("button", { name: "Cancel send" }).count(), 0);
   await page.context().close();
 });
+
+test("a reminder being typed on the message page survives the refresh a live alert brings", async () => {
+  const r = await gql(engage.base, rep, `mutation($i: FollowMessageInput!) { followMessage(input: $i) { id } }`,
+    { i: { subject: "Open me", text: "Hello Jo", recipients: [{ email: "jo@fabrikam.com", kind: "TO" }] } });
+  const id = r.followMessage.id;
+  await gql(engage.base, rep, `mutation($id: ID!) { sendMessage(id: $id) { status } }`, { id });
+  const mail = (await gql(engage.base, rep, `{ outbox(first: 100) { messageId url } }`)).outbox.find((o) => o.messageId === id);
+
+  const page = await signIn(browser, engage.base, rep);
+  await page.goto(`${engage.base}/app/read?id=${encodeURIComponent(id)}`);
+  await page.locator("#timeline-empty").waitFor();
+  await page.getByLabel("Reminder", { exact: true }).selectOption("ANYWAY");
+  const typed = localInput(new Date(Date.now() + 6 * 86400_000));
+  await page.getByLabel("At", { exact: true }).fill(typed);
+
+  const recipient = await browser.newContext({ userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36" });
+  await (await recipient.newPage()).goto(new URL(mail.url, engage.base).href);
+  await page.locator("table.timeline tr[data-kind=OPENED]").waitFor(); // the alert redrew the page
+  assert.equal(await page.getByLabel("At", { exact: true }).inputValue(), typed);
+  assert.equal(await page.getByLabel("Reminder", { exact: true }).inputValue(), "ANYWAY");
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "at", "the field keeps the focus");
+  await recipient.close();
+  await page.context().close();
+});

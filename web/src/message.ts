@@ -83,9 +83,20 @@ export function messagePage(ctx: Ctx): () => void {
   const status = h("p", { class: "status", "aria-live": "polite" });
   replace(ctx.main, h("h1", {}, "Engagement"), status, view);
   let freeChart: (() => void) | undefined;
+  // Redrawn on every load: the heading, the figures and the lists. The forms (a new send time, a new
+  // reminder) are built once and kept, so a refresh does not wipe what is being typed in them.
+  const head = h("div", {});
+  const figures = h("div", {});
+  let schedule: Part | undefined;
+  let reminderPart: Part | undefined;
 
   const render = (m: Message, reminders: Reminder[]) => {
     freeChart?.();
+    if (!schedule || !reminderPart) {
+      schedule = scheduleSection(ctx, m.id, () => void load());
+      reminderPart = reminderSection(ctx, m.id, () => void load());
+      replace(view, head, schedule.el, figures, reminderPart.el);
+    }
     const k = m.kpis;
     const canvas = h("canvas", { width: "600", height: "240" });
     const timeline = h(
@@ -117,7 +128,7 @@ export function messagePage(ctx: Ctx): () => void {
       h("tbody", {}, ...m.links.map((l) => h("tr", {}, h("td", { class: "url" }, l.url), h("td", {}, l.clicks), h("td", {}, l.uniqueClicks), h("td", {}, percent(l.clickThroughRate))))),
     );
     replace(
-      view,
+      head,
       h("h2", {}, m.subject || "(no subject)"),
       h("p", { class: "meta" },
         `To ${m.recipients.map((r) => r.email).join(", ")} · ${m.status === "SENT" ? `sent ${when(m.sentAt)}` : m.status === "SCHEDULED" ? `scheduled for ${when(m.scheduledAt)}` : m.status.toLowerCase()}`,
@@ -125,8 +136,11 @@ export function messagePage(ctx: Ctx): () => void {
       m.sendError
         ? h("p", { class: "notice send-error" }, m.status === "FAILED" ? `Not sent: ${m.sendError}` : `Not sent yet: ${m.sendError}`)
         : m.status === "FAILED" ? h("p", { class: "notice send-error" }, "Not sent.") : null,
-      m.status === "SCHEDULED" ? scheduleSection(ctx, m, () => void load()) : null,
       m.following ? null : notFollowed(ctx, m, () => void load()),
+    );
+    schedule.update(m, reminders);
+    replace(
+      figures,
       h("div", { class: "tiles", role: "group", "aria-label": "Key figures" },
         tile("Opens", k.opens, `${k.uniqueOpens} unique`),
         tile("Clicks", k.clicks, `${k.uniqueClicks} unique`),
@@ -144,8 +158,8 @@ export function messagePage(ctx: Ctx): () => void {
         ? h("section", {}, h("h3", {}, "Attachments"), h("ul", { class: "attachments" }, ...m.attachments.map((a) =>
             h("li", {}, a.name, a.followed ? " · followed (opens recorded)" : " · attached, not followed", a.note ? ` · ${a.note}` : ""))))
         : null,
-      reminderSection(ctx, m.id, reminders, () => void load()),
     );
+    reminderPart.update(m, reminders);
     if (m.interactions.edges.length) {
       freeChart = drawChart(canvas, m.interactions.edges.map((e) => e.node));
     }
@@ -207,11 +221,20 @@ function notFollowed(ctx: Ctx, m: Message, reload: () => void): HTMLElement {
   return h("div", { class: "notice" }, h("p", {}, `Not followed${m.notFollowedReason ? `: ${m.notFollowedReason}` : "."}`), retry, out);
 }
 
-/** scheduleSection moves a scheduled send to another time, or cancels it (the message is then a draft again). */
-function scheduleSection(ctx: Ctx, m: Message, reload: () => void): HTMLElement {
-  const soon = new Date(Date.now() + 3600_000);
-  const at = h("input", { type: "datetime-local", name: "sendAt", required: true,
-    value: localInput(m.scheduledAt ? new Date(m.scheduledAt) : soon), min: localInput(new Date(Date.now() + 60_000)) });
+/** Part is a piece of the page built once: update shows the message as last loaded. */
+interface Part {
+  el: HTMLElement;
+  update: (m: Message, reminders: Reminder[]) => void;
+}
+
+/**
+ * scheduleSection moves a scheduled send to another time, or cancels it (the message is then a draft
+ * again). It shows only while the send is scheduled; the time typed is kept until it is used.
+ */
+function scheduleSection(ctx: Ctx, messageId: string, reload: () => void): Part {
+  const at = h("input", { type: "datetime-local", name: "sendAt", required: true });
+  let typed = false;
+  at.addEventListener("input", () => (typed = true));
   const err = h("p", { class: "error", role: "alert" });
   const cancel = h("button", { type: "button", class: "secondary" }, "Cancel send");
   const form = h("form", { class: "inline", novalidate: true }, field("New send time", at),
@@ -220,6 +243,7 @@ function scheduleSection(ctx: Ctx, m: Message, reload: () => void): HTMLElement 
     replace(err);
     try {
       await ctx.api.query(q, vars);
+      typed = false;
       reload();
     } catch (e) {
       replace(err, e instanceof Error ? e.message : String(e));
@@ -233,18 +257,27 @@ function scheduleSection(ctx: Ctx, m: Message, reload: () => void): HTMLElement 
       at.focus();
       return;
     }
-    void run(`mutation Reschedule($id: ID!, $at: Time!) { rescheduleSend(id: $id, at: $at) { id } }`, { id: m.id, at: t.toISOString() });
+    void run(`mutation Reschedule($id: ID!, $at: Time!) { rescheduleSend(id: $id, at: $at) { id } }`, { id: messageId, at: t.toISOString() });
   });
   cancel.addEventListener("click", () => {
-    void run(`mutation CancelSend($id: ID!) { cancelScheduledSend(id: $id) { id } }`, { id: m.id });
+    void run(`mutation CancelSend($id: ID!) { cancelScheduledSend(id: $id) { id } }`, { id: messageId });
   });
-  return h("section", { class: "schedule" }, h("h3", {}, "Scheduled send"),
+  const el = h("section", { class: "schedule", hidden: true }, h("h3", {}, "Scheduled send"),
     h("p", { class: "hint" }, "Move it to another time, or cancel it: the message then stays a draft and is not sent."), form, err);
+  const update = (m: Message) => {
+    el.hidden = m.status !== "SCHEDULED";
+    at.min = localInput(new Date(Date.now() + 60_000));
+    if (!typed) at.value = localInput(m.scheduledAt ? new Date(m.scheduledAt) : new Date(Date.now() + 3600_000));
+  };
+  return { el, update };
 }
 
-function reminderSection(ctx: Ctx, messageId: string, reminders: Reminder[], reload: () => void): HTMLElement {
+/** reminderSection lists the message's reminders and sets new ones, due after the send when it is still to come. */
+function reminderSection(ctx: Ctx, messageId: string, reload: () => void): Part {
   const kind = h("select", { name: "kind" }, ...reminderKinds.map(([v, label]) => h("option", { value: v }, `Remind me ${label}`)));
-  const at = h("input", { type: "datetime-local", name: "at", value: localInput(new Date(Date.now() + 2 * 86400_000)), required: true });
+  const at = h("input", { type: "datetime-local", name: "at", required: true });
+  let typed = false;
+  at.addEventListener("input", () => (typed = true));
   const err = h("p", { class: "error", role: "alert" });
   const form = h("form", { class: "inline" }, field("Reminder", kind), field("At", at), h("button", { type: "submit", class: "secondary" }, "Set reminder"), err);
   form.addEventListener("submit", async (ev) => {
@@ -256,24 +289,33 @@ function reminderSection(ctx: Ctx, messageId: string, reminders: Reminder[], rel
         kind: kind.value,
         at: new Date(at.value).toISOString(),
       });
+      typed = false;
       reload();
     } catch (e) {
       replace(err, e instanceof Error ? e.message : String(e));
     }
   });
-  const list = h("ul", { class: "reminders" });
-  for (const r of reminders) {
-    const label = reminderKinds.find(([v]) => v === r.kind)?.[1] ?? r.kind;
-    const li = h("li", {}, `Remind me ${label} ${when(r.at)}: ${r.state.toLowerCase()}${r.reason ? ` (${r.reason.toLowerCase()})` : ""}`);
-    if (r.state === "PENDING") {
-      const cancel = h("button", { type: "button", class: "link" }, "Cancel");
-      cancel.addEventListener("click", async () => {
-        await ctx.api.query(`mutation Cancel($id: ID!) { cancelReminder(id: $id) { id } }`, { id: r.id });
-        reload();
-      });
-      li.append(" ", cancel);
+  const list = h("div", {});
+  const update = (m: Message, reminders: Reminder[]) => {
+    // Engage refuses a reminder that is not after the send, so the earliest and default times follow it.
+    const base = m.status === "SCHEDULED" && m.scheduledAt ? new Date(Math.max(Date.parse(m.scheduledAt), Date.now())) : new Date();
+    at.min = localInput(new Date(base.getTime() + 60_000));
+    if (!typed) at.value = localInput(new Date(base.getTime() + 2 * 86400_000));
+    const ul = h("ul", { class: "reminders" });
+    for (const r of reminders) {
+      const label = reminderKinds.find(([v]) => v === r.kind)?.[1] ?? r.kind;
+      const li = h("li", {}, `Remind me ${label} ${when(r.at)}: ${r.state.toLowerCase()}${r.reason ? ` (${r.reason.toLowerCase()})` : ""}`);
+      if (r.state === "PENDING") {
+        const cancel = h("button", { type: "button", class: "link" }, "Cancel");
+        cancel.addEventListener("click", async () => {
+          await ctx.api.query(`mutation Cancel($id: ID!) { cancelReminder(id: $id) { id } }`, { id: r.id });
+          reload();
+        });
+        li.append(" ", cancel);
+      }
+      ul.append(li);
     }
-    list.append(li);
-  }
-  return h("section", {}, h("h3", {}, "Reminders"), reminders.length ? list : h("p", { class: "hint" }, "None."), form);
+    replace(list, reminders.length ? ul : h("p", { class: "hint" }, "None."));
+  };
+  return { el: h("section", {}, h("h3", {}, "Reminders"), list, form), update };
 }
