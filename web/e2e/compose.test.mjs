@@ -113,7 +113,7 @@ test("files changed after a failed send: a removed file is not sent, and one who
 
   await page.getByRole("button", { name: "Remove drop.txt" }).click();
   await page.getByRole("button", { name: "Remove drop.txt" }).waitFor({ state: "detached" });
-  await page.getByRole("checkbox", { name: /Follow \(a tracked link\)/ }).uncheck();
+  await page.getByRole("checkbox", { name: "Follow (a tracked link): keep.txt", exact: true }).uncheck();
   await sendButton(page).click();
   await page.locator(".sent-status", { hasText: "Sent." }).waitFor();
   [m] = await bySubject("Files after a failed send");
@@ -242,6 +242,10 @@ test("a reminder being typed on the message page survives the refresh a live ale
   assert.equal(await page.getByLabel("At", { exact: true }).inputValue(), typed);
   assert.equal(await page.getByLabel("Reminder", { exact: true }).inputValue(), "ANYWAY");
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "at", "the field keeps the focus");
+  // The dashboard's button for the alert starts with the words it shows.
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  await page.getByRole("button", { name: "Mark read: Open me", exact: true }).click();
+  await page.getByText("No unread alerts.").waitFor();
   await recipient.close();
   await page.context().close();
 });

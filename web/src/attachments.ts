@@ -62,7 +62,9 @@ export function attachmentsPanel(api: Api, following: () => boolean, pending: ()
   const draw = () => {
     replace(list);
     for (const f of files) {
-      const follow = h("input", { type: "checkbox", checked: f.followed, id: uid("attach-follow") });
+      // Named after its file, starting with the words shown, as several files each have one.
+      const follow = h("input", { type: "checkbox", checked: f.followed, id: uid("attach-follow"),
+        "aria-label": `Follow (a tracked link): ${f.file.name}` });
       const note = f.note ? h("span", { class: "hint block" }, f.note) : null;
       follow.addEventListener("change", async () => {
         replace(err);

@@ -97,7 +97,7 @@ export function dashboardPage(ctx: Ctx): () => void {
     );
     replace(alertList);
     for (const { node: a } of r.alerts.edges) {
-      const read = h("button", { type: "button", class: "link", "aria-label": `Mark alert about ${a.message.subject} read` }, "Mark read");
+      const read = h("button", { type: "button", class: "link", "aria-label": `Mark read: ${a.message.subject || "(no subject)"}` }, "Mark read");
       read.addEventListener("click", async () => {
         await ctx.api.query(`mutation Read($ids: [ID!]!) { markAlertsRead(ids: $ids) }`, { ids: [a.id] });
         void loadAlerts();
