@@ -2,10 +2,8 @@ package m365
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -76,31 +74,7 @@ func TestRepliesToMailTheAddinSent(t *testing.T) {
 			}
 			proc := inbound.NewProcessor(db, db, consents, NewInbox(cl.client), inbound.Options{Now: clk.Now})
 			proc.SetTokens(svc)
-			hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if tok := r.URL.Query().Get("validationToken"); tok != "" {
-					w.Header().Set("Content-Type", "text/plain")
-					_, _ = io.WriteString(w, tok)
-					return
-				}
-				body, _ := io.ReadAll(r.Body)
-				ns, err := inbound.ParseNotifications(body)
-				if err == nil {
-					_, err = proc.Accept(r.Context(), ns)
-				}
-				if err != nil {
-					http.Error(w, err.Error(), http.StatusServiceUnavailable)
-					return
-				}
-				w.WriteHeader(http.StatusAccepted)
-			}))
-			t.Cleanup(hook.Close)
-			cl.graph.SetNotifyClient(hook.Client())
-			cl.graph.SetClock(clk.Now)
-			mgr, err := inbound.NewManager(db, NewInbox(cl.client), proc, inbound.ManagerOptions{NotificationURL: hook.URL + "/hooks/graph",
-				LifecycleURL: hook.URL + "/hooks/graph/lifecycle", Now: clk.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, mgr := startHooks(t, cl, db, proc, clk)
 			if err := mgr.Sync(ctx); err != nil {
 				t.Fatal(err)
 			}

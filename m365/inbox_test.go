@@ -42,6 +42,39 @@ type inboxRig struct {
 
 // newInboxRig is a fake Graph, the embedded store with one message sent by rep to ann (internet id
 // <sent-1@contoso.com>), and Engage's notification endpoint as a TLS server Graph can reach.
+// startHooks serves the Graph notification endpoints of proc, as server does, to the fake Graph, and
+// returns them with an inbound manager that subscribes through them.
+func startHooks(t *testing.T, c *cloud, db *sqlite.DB, proc *inbound.Processor, clk *clock) (*httptest.Server, *inbound.Manager) {
+	t.Helper()
+	hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := r.URL.Query().Get("validationToken"); tok != "" {
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, tok)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		ns, err := inbound.ParseNotifications(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := proc.Accept(r.Context(), ns); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(hook.Close)
+	c.graph.SetNotifyClient(hook.Client())
+	c.graph.SetClock(clk.Now)
+	mgr, err := inbound.NewManager(db, NewInbox(c.client), proc, inbound.ManagerOptions{NotificationURL: hook.URL + "/hooks/graph",
+		LifecycleURL: hook.URL + "/hooks/graph/lifecycle", Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hook, mgr
+}
+
 func newInboxRig(t *testing.T) *inboxRig {
 	t.Helper()
 	ctx := context.Background()
@@ -73,32 +106,7 @@ func newInboxRig(t *testing.T) *inboxRig {
 		t.Fatal(err)
 	}
 	proc := inbound.NewProcessor(db, db, consents, NewInbox(c.client), inbound.Options{Now: clk.Now})
-	hook := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok := r.URL.Query().Get("validationToken"); tok != "" {
-			w.Header().Set("Content-Type", "text/plain")
-			_, _ = io.WriteString(w, tok)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		ns, err := inbound.ParseNotifications(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if _, err := proc.Accept(r.Context(), ns); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(hook.Close)
-	c.graph.SetNotifyClient(hook.Client())
-	c.graph.SetClock(clk.Now)
-	mgr, err := inbound.NewManager(db, NewInbox(c.client), proc, inbound.ManagerOptions{NotificationURL: hook.URL + "/hooks/graph",
-		LifecycleURL: hook.URL + "/hooks/graph/lifecycle", Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hook, mgr := startHooks(t, c, db, proc, clk)
 	return &inboxRig{cloud: c, db: db, proc: proc, mgr: mgr, clock: clk, hook: hook}
 }
 

@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { freePort, gql, startEngage } from "./engage.mjs";
+import { freePort, gql, launchChromium, startEngage } from "./engage.mjs";
 
 const require = createRequire(import.meta.url);
 const out = process.env.E2E_OUT || path.join(import.meta.dirname, "out");
@@ -29,19 +29,7 @@ before(async () => {
   dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "engage-e2e-"));
   port = await freePort();
   engage = await startEngage({ port, dataDir, admins: admin });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium(chromium);
 });
 
 after(async () => {
