@@ -156,7 +156,10 @@ func (s *Service) sendRenders(ctx context.Context, j Job, m followed.Message, fr
 	for _, r := range done {
 		byRender[r.Render] = r
 	}
-	announced := false
+	announced := false // a try after one that sent some renders has nothing to announce: the send began then
+	for _, r := range done {
+		announced = announced || !r.SentAt.IsZero()
+	}
 	for _, r := range m.Renders {
 		rec, ok := byRender[r.Index]
 		if ok && !rec.SentAt.IsZero() {

@@ -309,8 +309,14 @@ func relabelOf(id string, lbl machines.Label) Relabel {
 }
 
 // Sent tells the labeller that a message is being sent at, as delivery hands it to the mailer: the
-// hits that follow at once are judged from it, not from the creation time its id carries.
+// hits that follow at once are judged from it, not from the creation time its id carries. An earlier
+// send time known for it stays: a retry that sends the rest later does not move the first mails'.
 func (l *Labeller) Sent(messageID string, at time.Time) {
+	if v, ok := l.sent.Get(messageID); ok {
+		if e := v.(sentEntry); !e.at.IsZero() && !e.at.After(at) {
+			return
+		}
+	}
 	l.sent.Add(messageID, sentEntry{at: at.UTC(), checked: l.now()})
 }
 
