@@ -10,7 +10,7 @@ import (
 )
 
 // maxSentLookups bounds the Sent Items lookups for one message that matched nothing: the first ids it
-// refers to name the mail it answers (In-Reply-To) and the start of its thread (References).
+// refers to name the mail it answers (In-Reply-To) and the newest of its thread (References).
 const maxSentLookups = 3
 
 // matchOutlookSend finds the render a message answers among mail the Outlook add-in had Outlook send,

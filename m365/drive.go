@@ -319,8 +319,13 @@ func responseError(op string, resp *http.Response) error {
 	return ge
 }
 
+// maxAnswer bounds a Graph answer Engage reads. A message's body comes whole in its answer, and
+// followed mail may hold up to 5 MB of HTML (more once JSON escapes it): a 1 MiB bound failed every
+// read of a long mail, received or sent.
+const maxAnswer = 16 << 20
+
 func decodeJSON(r io.Reader, out any) error {
-	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r, maxAnswer)).Decode(out); err != nil {
 		return fmt.Errorf("decode graph answer: %w", err)
 	}
 	return nil
