@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/engage-email/engage/auth"
@@ -17,8 +18,9 @@ import (
 const DefaultMaxBytes = 150 << 20
 
 // DefaultMaxMailBytes is the default bound on the files attached to one mail itself, together: the
-// largest message Exchange Online can be set to accept (150 MB), before base64 makes them larger.
-const DefaultMaxMailBytes = 150 << 20
+// largest message Exchange Online can be set to accept is 150 MB as sent, and base64 makes files a
+// third larger.
+const DefaultMaxMailBytes = 112 << 20
 
 // Messages reads the messages files are added to; followed.Store satisfies it.
 type Messages interface {
@@ -137,10 +139,8 @@ func (s *Service) Add(ctx context.Context, who auth.Identity, messageID string, 
 		}
 		a.Shared = a.Note == ""
 	}
-	if !a.Shared {
-		if err := s.fitsMail(ctx, m.ID, a); err != nil {
-			return Attachment{}, err
-		}
+	if err := s.fitsMail(ctx, m, a); err != nil {
+		return Attachment{}, err
 	}
 	if err := s.keep(ctx, who, owner, m, &a, up); err != nil {
 		return Attachment{}, err
@@ -166,16 +166,21 @@ func (s *Service) Add(ctx context.Context, who auth.Identity, messageID string, 
 	return stored, nil
 }
 
-// fitsMail refuses a, to be attached to the mail itself, when the message's mail would then carry more
-// than MaxMailBytes of files.
-func (s *Service) fitsMail(ctx context.Context, messageID string, a Attachment) error {
-	as, err := s.store.Attachments(ctx, messageID)
+// fitsMail refuses a when some mail of m would then carry more than MaxMailBytes of files itself: a
+// tracked copy carries the files not shared, an untracked copy (a recipient who may not be followed)
+// every file.
+func (s *Service) fitsMail(ctx context.Context, m followed.Message, a Attachment) error {
+	untracked := !m.Following || slices.ContainsFunc(m.Renders, func(r followed.Render) bool { return !r.Tracked })
+	if a.Shared && !untracked {
+		return nil
+	}
+	as, err := s.store.Attachments(ctx, m.ID)
 	if err != nil {
-		return fmt.Errorf("attachments: files of %s: %w", messageID, err)
+		return fmt.Errorf("attachments: files of %s: %w", m.ID, err)
 	}
 	total := a.Size
 	for _, x := range as {
-		if !x.Shared {
+		if !x.Shared || untracked {
 			total += x.Size
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/engage-email/engage/attachments"
 	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/consent"
 	"github.com/engage-email/engage/delivery"
 	"github.com/engage-email/engage/followed"
 	"github.com/engage-email/engage/store/sqlite"
@@ -255,5 +257,34 @@ func TestFilesAttachedToTheMailAreBoundedTogether(t *testing.T) {
 	}
 	if list, _ := files.List(ctx, m.ID); len(list) != 2 {
 		t.Fatalf("%d attachments kept, want the first two", len(list))
+	}
+}
+
+// A message with an untracked copy (a recipient who may not be followed) mails every file itself to
+// that recipient, followed ones too: they count against the bound then.
+func TestFilesOfAnUntrackedCopyAreBoundedTogether(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	consents, err := consent.NewService(ctx, e.db, consent.Options{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := auth.Identity{Email: "admin@contoso.com", Admin: true}
+	if _, err := consents.SetPreference(ctx, admin, "bob@fabrikam.com", consent.DoNotAllow, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.followed.SetGate(consents)
+	files := attachments.New(e.db, e.db, e.followed, e.drive, e.blobs, consents, attachments.Options{MaxBytes: 1 << 20, MaxMailBytes: 30})
+	m, err := e.followed.Follow(ctx, rep, followed.FollowInput{Subject: "Offer", Follow: true, HTML: "<p>Hi</p>", Individual: true,
+		Recipients: []followed.Recipient{{Email: "ann@fabrikam.com"}, {Email: "bob@fabrikam.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twenty := []byte("twenty bytes of text")
+	if a, err := files.Add(ctx, rep, m.ID, upload("f0.txt", twenty), true); err != nil || !a.Shared {
+		t.Fatalf("first followed file: %+v, %v", a, err)
+	}
+	if _, err := files.Add(ctx, rep, m.ID, upload("f1.txt", twenty), true); !errors.Is(err, attachments.ErrTooLarge) {
+		t.Fatalf("a second followed file, mailed itself to bob with the first: %v, want ErrTooLarge", err)
 	}
 }

@@ -61,7 +61,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		BodyLimit:          10 << 20,
 		MaxHTMLBytes:       5 << 20,
 		MaxAttachmentBytes: 150 << 20,
-		MaxMailBytes:       150 << 20,
+		MaxMailBytes:       112 << 20,
 		Introspection:      true,
 		SQLiteSynchronous:  "NORMAL",
 		ShutdownGrace:      15 * time.Second,
