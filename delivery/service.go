@@ -237,11 +237,13 @@ func (s *Service) Status(ctx context.Context, messageID string) (Job, error) {
 type SendStates struct {
 	Store interface {
 		Job(ctx context.Context, messageID string) (Job, error)
+		RenderSends(ctx context.Context, messageID string) ([]RenderSend, error)
 	}
 }
 
 // SendPending implements alerts.Sends: a message without a job (a draft, a cancelled send, mail the
-// Outlook add-in sent itself) is not pending; one whose job is not SENT is, due at its job's time.
+// Outlook add-in sent itself) is not pending, nor one some render of which was sent; one whose job is
+// not SENT and sent nothing is, due at its job's time.
 func (s SendStates) SendPending(ctx context.Context, messageID string) (time.Time, bool, error) {
 	j, err := s.Store.Job(ctx, messageID)
 	if errors.Is(err, followed.ErrNotFound) {
@@ -252,6 +254,21 @@ func (s SendStates) SendPending(ctx context.Context, messageID string) (time.Tim
 	}
 	if j.Status == StatusSent {
 		return j.SentAt, false, nil
+	}
+	// Some recipients may have it already (a send that failed or waits to retry the rest): their
+	// follow-up is due as for any mail that left.
+	rs, err := s.Store.RenderSends(ctx, messageID)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("delivery: send state of %s: %w", messageID, err)
+	}
+	var first time.Time
+	for _, r := range rs {
+		if !r.SentAt.IsZero() && (first.IsZero() || r.SentAt.Before(first)) {
+			first = r.SentAt
+		}
+	}
+	if !first.IsZero() {
+		return first, false, nil
 	}
 	return j.DueAt, true, nil
 }
