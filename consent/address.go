@@ -38,18 +38,27 @@ func ReplaceAddress(text, addr, with string) (string, int) {
 	return b.String(), n
 }
 
-// ReplaceAddressInFileName is ReplaceAddress for a file name, whose extension would otherwise read as
-// more of the address's domain: in "Quote for ann@x.com.pdf" the address stands alone before ".pdf".
+// compressed are the extensions of a compressor, which follow another ("offer.tar.gz").
+var compressed = map[string]bool{".gz": true, ".bz2": true, ".xz": true, ".zst": true, ".z": true, ".lz": true}
+
+// ReplaceAddressInFileName is ReplaceAddress for a file name, whose extensions would otherwise read as
+// more of the address's domain: in "Quote for ann@x.com.pdf" (or ".tar.gz") the address stands alone
+// before them. The name is read with its extension set aside (two, after a compressor's), and the reading that finds the
+// address most often wins ("Quote for ann@x.com" has none: ".com" is the address's).
 func ReplaceAddressInFileName(name, addr, with string) (string, int) {
-	if out, n := ReplaceAddress(name, addr, with); n > 0 {
-		return out, n // found standing alone as it is ("Quote for ann@x.com", no extension)
+	best, most := ReplaceAddress(name, addr, with)
+	base, exts := name, ""
+	for i := range 2 {
+		ext := path.Ext(base)
+		if len(ext) < 2 || len(ext) > 9 || strings.ContainsAny(ext, "@/ ") || (i == 1 && !compressed[strings.ToLower(exts)]) {
+			break // a second extension only after a compressor's: "ann@x.com.au.pdf" is someone else's
+		}
+		base, exts = base[:len(base)-len(ext)], ext+exts
+		if out, n := ReplaceAddress(base, addr, with); n > most {
+			best, most = out+exts, n
+		}
 	}
-	ext := path.Ext(name)
-	if len(ext) < 2 || len(ext) > 9 || strings.ContainsAny(ext, "@/ ") {
-		return name, 0
-	}
-	base, n := ReplaceAddress(name[:len(name)-len(ext)], addr, with)
-	return base + ext, n
+	return best, most
 }
 
 // alone says whether text[start:end] is not part of a longer address: no local-part character just

@@ -50,6 +50,8 @@ func TestReplaceAddressInFileName(t *testing.T) {
 		{"someone else's before the extension", "Quote for jo" + ann + ".pdf", "Quote for jo" + ann + ".pdf", 0},
 		{"a longer domain before the extension", ann + ".au.pdf", ann + ".au.pdf", 0},
 		{"not there", "Quote.pdf", "Quote.pdf", 0},
+		{"alone and before the extension", ann + " and " + ann + ".pdf", "X and X.pdf", 2},
+		{"before two extensions", "Quote " + ann + ".tar.gz", "Quote X.tar.gz", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
