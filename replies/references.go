@@ -1,6 +1,7 @@
 package replies
 
 import (
+	"math"
 	"slices"
 	"strings"
 )
@@ -47,9 +48,9 @@ func ParseMessageIDs(value string) []string {
 	return parseIDs(value, maxIDs)
 }
 
-// maxReferences bounds the ids read from References, whose newest (the last) count most: a long thread
-// can list hundreds.
-const maxReferences = 10 * maxIDs
+// maxReferences bounds the ids read from References. They are all read, however long the thread,
+// since the newest (the last) count most; the header's size bounds the work.
+const maxReferences = math.MaxInt
 
 // parseIDs is ParseMessageIDs reading up to limit ids.
 func parseIDs(value string, limit int) []string {

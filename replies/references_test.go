@@ -54,6 +54,7 @@ func TestReferencedIDs(t *testing.T) {
 			[]string{"<second-offer@x.example>", "<their-answer@y.example>", "<first-offer@x.example>"}},
 		{"a long thread keeps its newest ids", Inbound{Headers: hs("References", longThread(250))},
 			append([]string{"<m249@x.example>", "<m248@x.example>"}, manyIDs(247, 198)...)},
+		{"a very long thread too", Inbound{Headers: hs("References", longThread(2500))}, manyIDs(2499, 200)},
 		{"header names in any case", Inbound{Headers: hs("in-reply-to", "<p@x.example>", "REFERENCES", "<r@x.example>")},
 			[]string{"<p@x.example>", "<r@x.example>"}},
 		{"returned original of a bounce last", Inbound{Headers: hs("References", "<r@x.example>"), ReturnedID: "<orig@x.example>"},
