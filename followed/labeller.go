@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -59,6 +60,7 @@ type Labeller struct {
 	inflight map[string]*machines.Label // events labelled but not yet stored -> relabel waiting for them
 	asked    map[string]bool            // message ids queued for the cache
 	held     []Relabel                  // relabels waiting for the backlog to clear or the store to answer
+	retrying []Relabel                  // held ones a retry has taken to the store and not yet applied
 }
 
 // sentEntry is what the cache knows of a message's send time.
@@ -238,7 +240,7 @@ func (l *Labeller) hold(ctx context.Context, rs []Relabel) {
 	if drop > 0 {
 		l.held = append(l.held[:0:0], l.held[drop:]...)
 	}
-	kept := l.held
+	kept := append(slices.Clip(l.retrying), l.held...) // the file keeps what a retry has in hand too
 	l.mu.Unlock()
 	if drop > 0 {
 		l.opts.Log.ErrorContext(ctx, "machine relabels dropped: too many waiting for the store", "events", drop)
@@ -266,8 +268,13 @@ func (l *Labeller) retryHeld(ctx context.Context) {
 	}
 	l.mu.Lock()
 	rs := l.held
-	l.held = nil
+	l.held, l.retrying = nil, rs
 	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.retrying = nil
+		l.mu.Unlock()
+	}()
 	applied := 0
 	for len(rs) > 0 {
 		step := rs[:min(heldStep, len(rs))]
@@ -279,12 +286,15 @@ func (l *Labeller) retryHeld(ctx context.Context) {
 				l.opts.Log.WarnContext(ctx, "held machine relabels not stored yet", "events", len(rs), "err", err)
 			}
 			l.mu.Lock()
-			l.held = append(rs, l.held...)
+			l.held, l.retrying = append(rs, l.held...), nil
 			l.mu.Unlock()
 			break
 		}
 		applied += len(step)
 		rs = rs[len(step):]
+		l.mu.Lock()
+		l.retrying = rs
+		l.mu.Unlock()
 	}
 	if applied == 0 {
 		return
