@@ -17,6 +17,10 @@ import (
 var ErrSent = fmt.Errorf("%w: the message was already sent or is being sent: its attachments can no longer change",
 	followed.ErrBadInput)
 
+// ErrShareRefused means the drive's policy forbids the link asked for (a tenant that does not share
+// outside the organisation, asked for a link naming customers): the file is attached to the mail instead.
+var ErrShareRefused = errors.New("attachments: the drive refused the sharing link")
+
 // ErrTooLarge means a file is over the size limit; it is refused before anything of it is kept.
 var ErrTooLarge = errors.New("attachments: file too large")
 
@@ -102,7 +106,7 @@ type Drive interface {
 	// Upload stores content (exactly f.Size bytes) as f.Name in f.Folder, renaming on a name conflict.
 	// An upload that fails leaves nothing behind.
 	Upload(ctx context.Context, owner Owner, f DriveFile, content io.ReadSeeker) (DriveItem, error)
-	// Share creates a view-only sharing link to an item, open to whom link says until link.Expires.
+	// Share creates a view-only sharing link to an item (ErrShareRefused when the drive's policy forbids it), open to whom link says until link.Expires.
 	Share(ctx context.Context, owner Owner, itemID string, link Link) (string, error)
 	// Delete removes an item; an item already gone is not an error.
 	Delete(ctx context.Context, owner Owner, itemID string) error

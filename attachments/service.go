@@ -209,9 +209,10 @@ func sniff(up Upload) (string, error) {
 
 // Why a file asked to be followed is attached directly instead.
 const (
-	NoteNotFollowed = "The message is not followed, so the file is attached to the mail itself."
-	NoteNotTracked  = "Your organisation does not track attachments, so the file is attached to the mail itself."
-	NoteNoDrive     = "No file store is configured for shared attachments, so the file is attached to the mail itself."
+	NoteNotFollowed  = "The message is not followed, so the file is attached to the mail itself."
+	NoteNotTracked   = "Your organisation does not track attachments, so the file is attached to the mail itself."
+	NoteNoDrive      = "No file store is configured for shared attachments, so the file is attached to the mail itself."
+	NoteShareRefused = "Your organisation's OneDrive does not allow a link for these recipients, so the file is attached to the mail itself."
 )
 
 // shareable says why m's files cannot be shared as tracked links, or "" when they can.
@@ -254,7 +255,14 @@ func (s *Service) keep(ctx context.Context, who auth.Identity, owner Owner, m fo
 		}
 		if a.ShareURL, err = s.drive.Share(ctx, owner, item.ID, link); err != nil {
 			s.discard(ctx, owner, *a)
-			return fmt.Errorf("attachments: share %s: %w", a.Name, err)
+			if !errors.Is(err, ErrShareRefused) {
+				return fmt.Errorf("attachments: share %s: %w", a.Name, err)
+			}
+			s.opts.Log.WarnContext(ctx, "sharing link refused; the file goes on the mail itself", "file", a.Name, "err", err)
+			a.Shared, a.DriveItem, a.ShareURL, a.Note = false, "", "", NoteShareRefused
+			if err := s.fitsMail(ctx, m, *a); err != nil {
+				return err
+			}
 		}
 	}
 	// A shared file is kept too: a render may turn untracked after the upload (a recipient who says no

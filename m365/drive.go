@@ -383,7 +383,12 @@ func (d *Drive) Share(ctx context.Context, owner attachments.Owner, itemID strin
 	if link.Scope == attachments.ScopeUsers {
 		recipients = link.Recipients
 	}
-	return d.c.CreateSharingLink(ctx, ownerCaller(owner), itemID, string(link.Scope), recipients, link.Expires)
+	url, err := d.c.CreateSharingLink(ctx, ownerCaller(owner), itemID, string(link.Scope), recipients, link.Expires)
+	var ge *GraphError
+	if errors.As(err, &ge) && (ge.Status == http.StatusBadRequest || ge.Status == http.StatusForbidden) {
+		return "", fmt.Errorf("%w: %w", attachments.ErrShareRefused, err) // a policy's no, not a passing failure
+	}
+	return url, err
 }
 
 // Delete implements attachments.Drive.

@@ -8,13 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/engage-email/engage/attachments"
+	"github.com/engage-email/engage/auth"
+	"github.com/engage-email/engage/consent"
+	"github.com/engage-email/engage/followed"
+	"github.com/engage-email/engage/m365/m365test"
+	"github.com/engage-email/engage/store/sqlite"
 )
 
 // pattern is deterministic file content of n bytes, different at every offset that matters.
@@ -283,6 +290,68 @@ func TestUploadSliceAnswersOutOfBounds(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "upload session") {
 				t.Fatalf("err %v does not say what failed", err)
+			}
+		})
+	}
+}
+
+// A tenant that does not share outside the organisation refuses a link naming customers: the file is
+// then attached to the mail itself, with a note saying why, and nothing is left on the drive. A
+// passing failure (throttling) still fails the upload, for the salesperson to try again.
+func TestRefusedSharingLinkAttachesTheFile(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		want   string // "" for the file attached directly
+	}{
+		{"refused by policy", http.StatusForbidden, ""},
+		{"refused as a bad request", http.StatusBadRequest, ""},
+		{"throttled", http.StatusServiceUnavailable, "share offer.pdf"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := newCloud(t, nil)
+			db := sqlite.OpenTemp(t)
+			keys, err := followed.LoadOrCreateKeyRing(t.TempDir(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := followed.NewService(db, keys, "https://engage.contoso.com", followed.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			consents, err := consent.NewService(ctx, db, consent.Options{Log: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			blobs, err := attachments.NewDir(filepath.Join(t.TempDir(), "blobs"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := attachments.New(db, db, svc, NewDrive(c.client), blobs, consents, attachments.Options{})
+			svc.SetFiles(files)
+			alice := auth.Identity{Email: "alice@contoso.com", Token: c.userCaller(t, "alice@contoso.com").UserToken}
+			m, err := svc.Follow(ctx, alice, followed.FollowInput{Subject: "Offer", HTML: "<p>Hi</p>", Follow: true,
+				Recipients: []followed.Recipient{{Email: "ann@fabrikam.com"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.graph.Fail(m365test.Fault{Method: "POST", Path: "/users/alice@contoso.com/drive/items/*", Times: 10,
+				Status: tc.status, Code: "accessDenied", Message: "Sharing outside the organisation is off"})
+			body := []byte("%PDF-1.7 offer")
+			a, err := files.Add(ctx, alice, m.ID, attachments.Upload{Name: "offer.pdf", Size: int64(len(body)), Content: bytes.NewReader(body)}, true)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("add: %+v, %v; want an error naming %q", a, err, tc.want)
+				}
+				return
+			}
+			if err != nil || a.Shared || a.Note != attachments.NoteShareRefused || a.Blob == "" {
+				t.Fatalf("add: %+v, %v; want the file attached with a note", a, err)
+			}
+			if left := c.graph.DriveFiles("alice@contoso.com"); len(left) != 0 {
+				t.Fatalf("files left on the drive: %v", left)
 			}
 		})
 	}

@@ -39,7 +39,7 @@ type Request struct {
 // Fault makes the next Times requests matching Method and Path fail with Status.
 type Fault struct {
 	Method     string // empty matches any method
-	Path       string // exact path without /v1.0
+	Path       string // exact path without /v1.0; a trailing "*" matches any path with the prefix before it
 	Times      int
 	Status     int
 	RetryAfter string // Retry-After header value, if any
@@ -183,7 +183,8 @@ func (g *Graph) record(next http.Handler) http.Handler {
 // takeFault returns the first queued fault matching req and uses one of its times; g.mu is held.
 func (g *Graph) takeFault(req Request) *Fault {
 	for i, f := range g.faults {
-		if f.Path != req.Path || (f.Method != "" && f.Method != req.Method) {
+		prefix, wild := strings.CutSuffix(f.Path, "*")
+		if (f.Path != req.Path && !(wild && strings.HasPrefix(req.Path, prefix))) || (f.Method != "" && f.Method != req.Method) {
 			continue
 		}
 		f.Times--
