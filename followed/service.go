@@ -298,9 +298,10 @@ func (s *Service) render(m *Message, v Verdict) {
 // rewriter tracks the signals v allows: the pixel for opens, redirects for links.
 func (s *Service) rewriter(messageID string, recipient int, v Verdict) Rewriter {
 	rw := Rewriter{IsOwn: s.IsOwnURL}
-	// The honeypot marks link scanners (machines package); its target is Engage's own root, harmless to fetch.
+	// The honeypot marks link scanners (machines package); its target is Engage's own root, harmless to
+	// fetch. It is a tracked link: a recipient whose links are not tracked gets none.
 	if hp, err := s.trackingURL("h", Token{Kind: TokenHoneypot, MessageID: messageID, Recipient: recipient,
-		URL: s.base.String() + "/"}); err == nil {
+		URL: s.base.String() + "/"}); err == nil && v.TrackLinks {
 		rw.Honeypot = hp
 	}
 	if v.TrackOpens {
