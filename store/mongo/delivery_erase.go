@@ -63,7 +63,7 @@ func (e deliveryEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 			mails++
 		}
 		texts, err := e.db.blankOut(ctx, email, [][2]string{{"outbox", "recipients"}, {"outbox", "subject"}, {"outbox", "html"},
-			{"outbox", "headers"}, {"outbox", "files"}, {"delivery_jobs", "reason"}})
+			{"outbox", "headers"}, {"outbox", "files"}, {"delivery_jobs", "reason"}}, consent.ReplaceAddress)
 		if err != nil {
 			return err
 		}

@@ -116,10 +116,16 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 			recipients += res.MatchedCount
 		}
 		texts, err := e.db.blankOut(ctx, email, [][2]string{{"messages", "html"}, {"messages", "subject"}, {"renders", "html"},
-			{"links", "url"}, {"events", "url"}, {"attachments", "name"}})
+			{"links", "url"}, {"events", "url"}}, consent.ReplaceAddress)
 		if err != nil {
 			return err
 		}
+		// A file name's extension is not more of the address's domain ("Quote for ann@x.com.pdf").
+		names, err := e.db.blankOut(ctx, email, [][2]string{{"attachments", "name"}}, consent.ReplaceAddressInFileName)
+		if err != nil {
+			return err
+		}
+		texts += names
 		counts = []consent.Count{{What: "recipients", N: int(recipients)}, {What: "events", N: int(events)},
 			{What: "audience", N: int(audience)}, {What: "renders", N: int(renders)}, {What: "texts", N: texts}}
 		return nil
@@ -132,7 +138,8 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 
 // blankOut replaces the address, in any case, in every (collection, field) text holding it: a body may
 // greet its recipient by address, and a link may carry it in its query.
-func (db *DB) blankOut(ctx context.Context, email string, fields [][2]string) (int, error) {
+func (db *DB) blankOut(ctx context.Context, email string, fields [][2]string,
+	replace func(text, addr, with string) (string, int)) (int, error) {
 	n := 0
 	for _, cf := range fields {
 		coll, field := db.c(cf[0]), cf[1]
@@ -142,10 +149,6 @@ func (db *DB) blankOut(ctx context.Context, email string, fields [][2]string) (i
 		}
 		for _, doc := range docs {
 			text, _ := doc[field].(string)
-			replace := consent.ReplaceAddress
-			if cf == [2]string{"attachments", "name"} { // a file name: its extension is not more of the domain
-				replace = consent.ReplaceAddressInFileName
-			}
 			text, k := replace(text, email, erasedText)
 			if k == 0 {
 				continue // only inside a longer address: someone else's
@@ -204,7 +207,8 @@ func (e alertsEraser) ForgetRecipient(ctx context.Context, email string) ([]cons
 			return err
 		}
 		// Reminders carry their message's subject too, for the alert they fire.
-		texts, err := e.db.blankOut(ctx, email, [][2]string{{"alerts", "subject"}, {"alerts", "url"}, {"reminders", "subject"}})
+		texts, err := e.db.blankOut(ctx, email, [][2]string{{"alerts", "subject"}, {"alerts", "url"}, {"reminders", "subject"}},
+			consent.ReplaceAddress)
 		n = int(res.MatchedCount) + texts
 		return err
 	})

@@ -119,10 +119,16 @@ func (e followedEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 			return nil, fmt.Errorf("sqlite: forget recipient: recipient of %s: %w", p.message, err)
 		}
 	}
-	texts, err := blankOut(ctx, tx, email, followedTexts())
+	texts, err := blankOut(ctx, tx, email, followedTexts(), consent.ReplaceAddress)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: forget recipient: %w", err)
 	}
+	// A file name's extension is not more of the address's domain ("Quote for ann@x.com.pdf").
+	names, err := blankOut(ctx, tx, email, []textColumn{{"attachments", "id", "name"}}, consent.ReplaceAddressInFileName)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: forget recipient: %w", err)
+	}
+	texts += names
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlite: forget recipient: commit: %w", err)
 	}
@@ -137,13 +143,14 @@ type textColumn struct{ table, key, col string }
 // followedTexts are the followed tables' columns that may hold an address in free text.
 func followedTexts() []textColumn {
 	return []textColumn{{"messages", "id", "html"}, {"messages", "id", "subject"}, {"renders", "rowid", "html"},
-		{"links", "rowid", "url"}, {"events", "seq", "url"}, {"attachments", "id", "name"}}
+		{"links", "rowid", "url"}, {"events", "seq", "url"}}
 }
 
 // blankOut replaces the address, in any case, in every message, render, link and event text holding
 // it: a body may greet its recipient by address, and a link may carry it in its query. Only where it
 // stands alone (consent.ReplaceAddress): inside a longer address it is someone else's.
-func blankOut(ctx context.Context, tx *sql.Tx, email string, columns []textColumn) (int, error) {
+func blankOut(ctx context.Context, tx *sql.Tx, email string, columns []textColumn,
+	replace func(text, addr, with string) (string, int)) (int, error) {
 	n := 0
 	for _, c := range columns {
 		key := c.key
@@ -168,10 +175,6 @@ func blankOut(ctx context.Context, tx *sql.Tx, email string, columns []textColum
 			return n, fmt.Errorf("find %s.%s: %w", c.table, c.col, err)
 		}
 		for _, h := range hits {
-			replace := consent.ReplaceAddress
-			if c.table == "attachments" && c.col == "name" { // a file name: its extension is not more of the domain
-				replace = consent.ReplaceAddressInFileName
-			}
 			text, k := replace(h.text, email, erasedText)
 			if k == 0 {
 				continue // only inside a longer address: someone else's
@@ -244,7 +247,8 @@ func (e alertsEraser) ForgetRecipient(ctx context.Context, email string) ([]cons
 	}
 	n, _ := res.RowsAffected()
 	// Reminders carry their message's subject too, for the alert they fire.
-	texts, err := blankOut(ctx, tx, email, []textColumn{{"alerts", "seq", "subject"}, {"alerts", "seq", "url"}, {"reminders", "id", "subject"}})
+	texts, err := blankOut(ctx, tx, email, []textColumn{{"alerts", "seq", "subject"}, {"alerts", "seq", "url"}, {"reminders", "id", "subject"}},
+		consent.ReplaceAddress)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: forget recipient in alerts: %w", err)
 	}

@@ -75,7 +75,7 @@ func (e deliveryEraser) ForgetRecipient(ctx context.Context, email string) ([]co
 		}
 		mails++
 	}
-	texts, err := blankOut(ctx, tx, email, deliveryTexts())
+	texts, err := blankOut(ctx, tx, email, deliveryTexts(), consent.ReplaceAddress)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: forget recipient in delivery: %w", err)
 	}
