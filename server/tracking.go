@@ -108,17 +108,30 @@ func (s *Server) clientIP(r *http.Request) string {
 	if !s.trusted(net.ParseIP(host)) {
 		return host
 	}
-	// Every line counts (a proxy may add its own rather than append to the client's), in order.
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		ip := forwardedIP(strings.TrimSpace(hops[i]))
-		if ip == nil {
-			break
+	// Every line counts (a proxy may add its own rather than append to the client's), in order: read
+	// from the last entry of the last line back.
+	lines := r.Header.Values("X-Forwarded-For")
+	for l := len(lines) - 1; l >= 0; l-- {
+		hops := lines[l]
+		if strings.TrimSpace(hops) == "" {
+			return host // an empty entry, as an address that does not parse, ends the trusted chain
 		}
-		if !s.trusted(ip) {
-			return ip.String()
+		for hops != "" {
+			var hop string
+			if i := strings.LastIndexByte(hops, ','); i >= 0 {
+				hops, hop = hops[:i], hops[i+1:]
+			} else {
+				hops, hop = "", hops
+			}
+			ip := forwardedIP(strings.TrimSpace(hop))
+			if ip == nil {
+				return host
+			}
+			if !s.trusted(ip) {
+				return ip.String()
+			}
+			host = ip.String()
 		}
-		host = ip.String()
 	}
 	return host
 }
